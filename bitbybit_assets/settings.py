@@ -166,8 +166,8 @@ class IngestSettings(_Section):
 
 
 class ContentFilterSettings(_Section):
-    min_words: int = 0
-    min_chars: int = 20
+    min_words: int = 3
+    min_chars: int = 12
     max_age_days: int = 7
     max_future_hours: int = 36
     allowed_languages: list[str] = ["en"]

@@ -1,0 +1,241 @@
+"""Feed documents → normalised entries (feedparser + selectolax). No Dagster here."""
+
+from __future__ import annotations
+
+import calendar
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+import feedparser
+from selectolax.lexbor import LexborHTMLParser as HTMLParser
+
+from bitbybit_assets.ingest.canonical import article_id, canonical_url, domain_of, entry_key
+
+_DROP_TAGS = ("script", "style", "noscript", "iframe", "svg", "template", "object", "embed", "form")
+_WS = re.compile(r"\s+")
+_TAG = re.compile(r"<[^>]+>")
+_ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_HANGUL = re.compile(r"[\uac00-\ud7af]")
+_LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f0-9]+(?:['’][A-Za-z]+)?")
+_MIDNIGHT = re.compile(r"\b00:00(:00)?\b|T00:00(:00)?")
+_MIN_YEAR = 1995
+
+
+class FeedDocumentError(ValueError):
+    """The bytes are not a usable feed document."""
+
+
+@dataclass
+class ParsedFeed:
+    """A feed document that passed validation."""
+
+    version: str
+    title: str | None
+    language: str | None
+    entries: list[Any] = field(default_factory=list)
+
+    @property
+    def entry_ids(self) -> list[str]:
+        return [eid for eid in (entry_id_of(e) for e in self.entries) if eid]
+
+
+def parse_document(content: bytes | None) -> ParsedFeed:
+    """Parse and validate a feed document; raise FeedDocumentError with a clear reason.
+
+    Refused: empty bodies, HTML pages (e.g. bot challenges, maintenance pages), malformed or
+    truncated XML and documents whose bytes do not match their declared encoding.
+    """
+    if not content or not content.strip():
+        raise FeedDocumentError("empty document")
+    head = content[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    parsed = feedparser.parse(content, sanitize_html=False, resolve_relative_uris=False)
+    if head.startswith((b"<!doctype html", b"<html")) or (not parsed.get("version") and b"<html" in head):
+        title = _html_title(content)
+        raise FeedDocumentError(f"HTML page instead of a feed{f' ({title!r})' if title else ''}")
+    if parsed.get("bozo"):
+        exc = parsed.get("bozo_exception")
+        name = type(exc).__name__
+        if name in ("CharacterEncodingOverride", "CharacterEncodingUnknown"):
+            raise FeedDocumentError(f"bad character encoding: {exc}")
+        raise FeedDocumentError(f"malformed feed XML: {exc}")
+    if not parsed.get("version"):
+        raise FeedDocumentError("not an RSS/Atom document")
+    feed = parsed.get("feed", {})
+    return ParsedFeed(
+        version=parsed.get("version", ""),
+        title=feed.get("title"),
+        language=(feed.get("language") or "").split("-")[0].lower() or None,
+        entries=list(parsed.get("entries", [])),
+    )
+
+
+def _html_title(content: bytes) -> str | None:
+    try:
+        node = HTMLParser(content.decode("utf-8", errors="replace")).css_first("title")
+    except Exception:  # noqa: BLE001 - best effort for an error message
+        return None
+    return _WS.sub(" ", node.text()).strip()[:80] if node else None
+
+
+def entry_id_of(entry: Any) -> str | None:
+    """The entry's own id: guid / Atom id, else its link."""
+    eid = (entry.get("id") or "").strip() or (entry.get("link") or "").strip()
+    return eid or None
+
+
+def html_to_text(fragment: str | None) -> str:
+    """Visible text of an HTML fragment (scripts, styles, iframes dropped), whitespace collapsed."""
+    if not fragment:
+        return ""
+    if "<" not in fragment:
+        return _WS.sub(" ", html.unescape(fragment)).strip()
+    tree = HTMLParser(fragment)
+    for tag in _DROP_TAGS:
+        for node in tree.css(tag):
+            node.decompose()
+    root = tree.body or tree.root
+    text = root.text(separator=" ") if root else ""
+    return _WS.sub(" ", text).strip()
+
+
+def clean_title(raw: str | None) -> str:
+    """Title as plain text: tags removed and entities unescaped (also double-escaped ones)."""
+    if not raw:
+        return ""
+    text = _TAG.sub("", raw) if "<" in raw else raw
+    for _ in range(2):
+        if not _ENTITY.search(text):
+            break
+        text = html.unescape(text)
+    return _WS.sub(" ", text).strip()
+
+
+def parse_published(entry: Any) -> tuple[datetime | None, str | None, str]:
+    """(published_at in UTC, the raw string, quality) — quality is exact|midnight|missing|invalid."""
+    raw = entry.get("published") or entry.get("updated") or entry.get("created")
+    parsed = entry.get("published_parsed") or entry.get("updated_parsed") or entry.get("created_parsed")
+    if not raw and not parsed:
+        return None, None, "missing"
+    if not parsed:
+        return None, raw, "invalid"
+    try:
+        ts = datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
+    except (OverflowError, ValueError, TypeError):
+        return None, raw, "invalid"
+    if ts.year < _MIN_YEAR or ts.year > datetime.now(UTC).year + 1:
+        return None, raw, "invalid"
+    quality = "midnight" if raw and _MIDNIGHT.search(raw) and ts.hour == 0 and ts.minute == 0 else "exact"
+    return ts, raw, quality
+
+
+def word_count(text: str) -> int:
+    """Words in Latin-script text plus one per CJK character (a fair reading-length proxy)."""
+    return len(_LATIN_WORD.findall(text)) + len(_CJK.findall(text)) + len(_HANGUL.findall(text))
+
+
+@lru_cache(maxsize=1)
+def _langid():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def detect_language(text: str, fallback: str | None = None) -> tuple[str, float]:
+    """ISO 639-1 language of ``text`` with a confidence in [0, 1].
+
+    Scripts decide first (Han → zh, kana → ja, Hangul → ko). Latin text goes to py3langid; short or
+    uncertain text falls back to the feed's declared language (or English).
+    """
+    sample = text[:1500]
+    letters = sum(ch.isalpha() for ch in sample) or 1
+    cjk, kana, hangul = len(_CJK.findall(sample)), len(_KANA.findall(sample)), len(_HANGUL.findall(sample))
+    if (cjk + kana) / letters > 0.2:
+        return ("ja" if kana > 0.1 * (cjk + kana) else "zh"), 0.99
+    if hangul / letters > 0.2:
+        return "ko", 0.99
+    if not sample.strip():
+        return (fallback or "und"), 0.0
+    lang, prob = _langid().classify(sample)
+    words = len(_LATIN_WORD.findall(sample))
+    if prob < 0.9 or words < 8:
+        return (fallback or "en"), round(float(prob), 3)
+    return lang, round(float(prob), 3)
+
+
+def _image_url(entry: Any, content_html: str) -> str | None:
+    candidates: list[str] = []
+    for key in ("media_content", "media_thumbnail"):
+        for item in entry.get(key) or []:
+            if item.get("url") and (key == "media_thumbnail" or item.get("medium", "image") == "image"):
+                candidates.append(item["url"])
+    for link in entry.get("links") or []:
+        if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/"):
+            candidates.append(link.get("href", ""))
+    if not candidates and content_html and "<img" in content_html:
+        img = HTMLParser(content_html).css_first("img[src]")
+        if img is not None:
+            candidates.append(img.attributes.get("src") or "")
+    for url in candidates:
+        if url and url.lower().startswith(("http://", "https://")):
+            return url
+    return None
+
+
+def _content_html(entry: Any) -> str:
+    contents = entry.get("content") or []
+    values = [c.get("value") or "" for c in contents]
+    return max(values, key=len) if values else ""
+
+
+def normalise_entry(entry: Any, *, feed_name: str, feed_language: str | None, position: int) -> dict | None:
+    """One feedparser entry → a row of FEED_ENTRIES (without partition/feed config columns).
+
+    Returns None for an entry with neither id nor link (it cannot be tracked across days).
+    """
+    eid = entry_id_of(entry)
+    if not eid:
+        return None
+    url = (entry.get("link") or "").strip() or (eid if eid.startswith(("http://", "https://")) else "")
+    canon = canonical_url(url)
+    title = clean_title(entry.get("title"))
+    summary_html = entry.get("summary") or ""
+    content_html = _content_html(entry)
+    summary_text = html_to_text(summary_html)
+    content_text = html_to_text(content_html)
+    if summary_text and summary_text.strip() == title:
+        summary_text = ""  # many generated feeds repeat the title as the description
+    if content_text and summary_text and summary_text[:200] in content_text:
+        text = content_text
+    else:
+        text = " ".join(t for t in (summary_text, content_text) if t)
+    published_at, published_raw, quality = parse_published(entry)
+    language, confidence = detect_language(f"{title}. {text}", fallback=feed_language)
+    return {
+        "entry_key": entry_key(feed_name, eid),
+        "article_id": article_id(canon) if canon else entry_key(feed_name, eid),
+        "feed_name": feed_name,
+        "entry_id": eid,
+        "url": url or None,
+        "canonical_url": canon,
+        "domain": domain_of(canon),
+        "title": title,
+        "author": (entry.get("author") or "").strip() or None,
+        "published_at": published_at,
+        "published_raw": published_raw,
+        "date_quality": quality,
+        "summary_html": summary_html or None,
+        "content_html": content_html or None,
+        "clean_text": text,
+        "word_count": word_count(text),
+        "language": language,
+        "language_confidence": confidence,
+        "image_url": _image_url(entry, content_html or summary_html),
+        "categories": [t.get("term") for t in entry.get("tags") or [] if t.get("term")],
+        "position": position,
+    }

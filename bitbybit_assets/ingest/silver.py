@@ -1,0 +1,49 @@
+"""``raw_feeds`` → ``feed_entries`` (silver): parse, normalise, keep entries new on the day."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from bitbybit_assets.ingest.parsing import FeedDocumentError, entry_id_of, normalise_entry, parse_document
+from bitbybit_assets.schemas import FEED_ENTRIES, conform
+from bitbybit_assets.settings import FeedConfig
+
+
+def new_entries(
+    day: date, raw_day: pl.DataFrame, seen: dict[str, set[str]], feeds: dict[str, FeedConfig]
+) -> pl.DataFrame:
+    """Entries of ``day``'s snapshots whose id was not seen in the same feed before.
+
+    ``raw_day`` holds that day's raw_feeds rows; only ``ok`` documents are parsed. An id that
+    occurs twice in one document counts once (first position wins).
+    """
+    rows: list[dict] = []
+    for raw in raw_day.filter(pl.col("fetch_status") == "ok").sort("feed_name").iter_rows(named=True):
+        name = raw["feed_name"]
+        try:
+            doc = parse_document(raw["content"])
+        except FeedDocumentError:
+            continue  # raw_feed_rows already marked such a document as an error
+        already = seen.get(name, set())
+        cfg = feeds.get(name)
+        emitted: set[str] = set()
+        for position, entry in enumerate(doc.entries):
+            eid = entry_id_of(entry)
+            if not eid or eid in already or eid in emitted:
+                continue
+            emitted.add(eid)
+            row = normalise_entry(entry, feed_name=name, feed_language=doc.language, position=position)
+            if row is None:
+                continue
+            row.update(
+                partition_date=day,
+                first_seen_date=day,
+                feed_category=cfg.category if cfg else None,
+                feed_trust=cfg.trust if cfg else 0.5,
+            )
+            rows.append(row)
+    if not rows:
+        return pl.DataFrame(schema=FEED_ENTRIES)
+    return conform(pl.DataFrame(rows, infer_schema_length=None), FEED_ENTRIES)
