@@ -81,3 +81,88 @@ def conform(df: pl.DataFrame, schema: dict) -> pl.DataFrame:
         else:
             cols.append(pl.lit(None, dtype=dtype).alias(name))
     return df.select(cols)
+
+
+# ---------------------------------------------------------------- enhance / publish (issue 4)
+
+_ALSO_COVERED = pl.List(pl.Struct({"feed_name": pl.String, "title": pl.String, "url": pl.String}))
+
+# One row per picked article (scored_articles.selected), ordered by rank.
+ENHANCED_ARTICLES = {
+    "partition_date": pl.Date,
+    "entry_key": pl.String,
+    "article_id": pl.String,
+    "rank": pl.Int32,
+    "feed_name": pl.String,
+    "title": pl.String,
+    "url": pl.String,
+    "domain": pl.String,
+    "published_at": UTC_TS,
+    "content_type": pl.String,
+    "topics": pl.List(pl.String),
+    "quality_score": pl.Float64,
+    "tech_relevance_score": pl.Float64,
+    "cluster_id": pl.String,
+    "also_covered_by": _ALSO_COVERED,
+    "image_url": pl.String,
+    "summary": pl.String,  # plain text, 2-3 sentences, <= enhancement.summary_max_words
+    "summary_source": pl.String,  # llm | llm_cache | offline | offline_fallback
+    "tags": pl.List(pl.String),  # 3-5
+    "preview": pl.String,  # <= enhancement.preview_max_chars
+    "reading_time_minutes": pl.Int32,
+    "word_count": pl.Int32,
+    "llm_model": pl.String,  # null unless summary_source is llm / llm_cache
+}
+
+# One row per day: the rendered newsletter.
+NEWSLETTERS = {
+    "partition_date": pl.Date,
+    "newsletter_id": pl.String,  # uuid5 of the day + content
+    "subject_line": pl.String,
+    "subject_candidates": pl.List(pl.String),
+    "preheader": pl.String,
+    "intro": pl.String,
+    "sections_json": pl.String,  # [{"key", "title", "entry_keys": [...]}, ...]
+    "html": pl.String,
+    "text": pl.String,
+    "article_ids": pl.List(pl.String),  # entry_keys in newsletter order
+    "article_count": pl.Int32,
+    "html_bytes": pl.Int64,
+    "generated_at": UTC_TS,
+    "llm_cost_usd": pl.Float64,
+    "copy_source": pl.String,  # llm | llm_cache | offline | offline_fallback (subject/preheader/intro)
+    "list_unsubscribe": pl.String,  # value for the List-Unsubscribe header
+    "trimmed": pl.List(pl.String),  # steps taken to fit max_html_bytes (empty when none)
+}
+
+# LLM ledger: one row per API call attempt (and per call skipped by the budget cap).
+LLM_CALLS = {
+    "partition_date": pl.Date,
+    "run_id": pl.String,
+    "call_id": pl.String,
+    "purpose": pl.String,  # article_summaries | newsletter_copy
+    "model": pl.String,
+    "prompt_version": pl.String,
+    "input_tokens": pl.Int64,
+    "output_tokens": pl.Int64,
+    "latency_ms": pl.Int64,
+    "cost_usd": pl.Float64,
+    "status": pl.String,  # ok | rate_limited | server_error | timeout | connection_error |
+    # invalid_json | schema_invalid | client_error | budget_skipped
+    "error": pl.String,
+    "cache_hit": pl.Boolean,
+    "attempt": pl.Int32,
+    "item_count": pl.Int32,  # articles in the batch
+    "called_at": UTC_TS,
+}
+
+# LLM answer cache. partition_date = the day the entry was first written; read across all days.
+LLM_CACHE = {
+    "partition_date": pl.Date,
+    "cache_key": pl.String,  # sha256(content hash + prompt version + model)
+    "purpose": pl.String,
+    "model": pl.String,
+    "prompt_version": pl.String,
+    "response_json": pl.String,
+    "created_at": UTC_TS,
+}

@@ -1,0 +1,135 @@
+"""Every LLM prompt of the pipeline, its JSON schemas and its version, in one place.
+
+``PROMPT_VERSION`` goes into every cache key. It combines a hand-bumped revision with a digest of
+the prompt texts and schemas below, so editing a prompt can never serve answers cached for the old one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+_REVISION = "v1"
+
+# ---------------------------------------------------------------- article summaries (batched)
+
+ARTICLE_SYSTEM = (
+    "You are the editor of bitbybit, a daily AI and technology newsletter for engineers. "
+    "For each article you get, write a factual summary and pick topic tags. Rules: "
+    "the summary is plain text (no markdown, no HTML, no links), 2 or 3 complete sentences and at "
+    "most {max_words} words; say what happened and why it matters to engineers; use only facts "
+    "from the article; no hype, no first person, no questions. Tags: {tags_min} to {tags_max} short "
+    "lowercase topic tags (1-3 words each) such as company, product, field or technique names. "
+    "Answer with one JSON object only, exactly in this shape: "
+    '{{"articles": [{{"id": "<the article id>", "summary": "...", "tags": ["...", "..."]}}]}} '
+    "with one entry for every article id given, in the same order."
+)
+
+ARTICLE_USER = "Articles:\n\n{articles}"
+
+ARTICLE_ITEM = "id: {id}\ntitle: {title}\nsource: {source}\ntext: {text}"
+
+ARTICLE_BATCH_SCHEMA: dict = {
+    "type": "object",
+    "required": ["articles"],
+    "properties": {
+        "articles": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["id", "summary", "tags"],
+                "properties": {
+                    "id": {"type": "string", "minLength": 1},
+                    "summary": {"type": "string", "minLength": 20, "maxLength": 1200},
+                    "tags": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 8,
+                        "items": {"type": "string", "minLength": 1, "maxLength": 40},
+                    },
+                },
+            },
+        }
+    },
+}
+
+# ---------------------------------------------------------------- newsletter copy (one per day)
+
+NEWSLETTER_SYSTEM = (
+    "You write the email copy for bitbybit, a daily AI and technology newsletter for engineers. "
+    "Given today's stories (most important first), write: {n_subjects} different subject lines "
+    "(each at most 70 characters, concrete, name the lead story, no clickbait, no emoji, no "
+    "ALL CAPS), a preheader (at most 100 characters, mentions other stories than the lead) and a "
+    "2-sentence intro (at most 60 words) that previews the issue. Plain text only. Answer with one "
+    'JSON object only: {{"subject_lines": ["..."], "preheader": "...", "intro": "..."}}'
+)
+
+NEWSLETTER_USER = "Date: {day}\nStories:\n{stories}"
+
+NEWSLETTER_COPY_SCHEMA: dict = {
+    "type": "object",
+    "required": ["subject_lines", "preheader", "intro"],
+    "properties": {
+        "subject_lines": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 10,
+            "items": {"type": "string", "minLength": 8, "maxLength": 120},
+        },
+        "preheader": {"type": "string", "minLength": 10, "maxLength": 200},
+        "intro": {"type": "string", "minLength": 20, "maxLength": 600},
+    },
+}
+
+
+def _digest() -> str:
+    payload = json.dumps(
+        [
+            ARTICLE_SYSTEM,
+            ARTICLE_USER,
+            ARTICLE_ITEM,
+            ARTICLE_BATCH_SCHEMA,
+            NEWSLETTER_SYSTEM,
+            NEWSLETTER_USER,
+            NEWSLETTER_COPY_SCHEMA,
+        ],
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:8]
+
+
+PROMPT_VERSION = f"{_REVISION}-{_digest()}"
+
+
+def article_messages(
+    items: list[dict], *, max_words: int, tags_min: int, tags_max: int, max_chars: int
+) -> list[dict]:
+    """Chat messages for a batch of articles; each item has ``id``, ``title``, ``source``, ``text``."""
+    blocks = [
+        ARTICLE_ITEM.format(
+            id=it["id"],
+            title=it["title"],
+            source=it["source"],
+            text=(it["text"] or "(no text: title only)")[:max_chars],
+        )
+        for it in items
+    ]
+    return [
+        {
+            "role": "system",
+            "content": ARTICLE_SYSTEM.format(max_words=max_words, tags_min=tags_min, tags_max=tags_max),
+        },
+        {"role": "user", "content": ARTICLE_USER.format(articles="\n\n---\n\n".join(blocks))},
+    ]
+
+
+def newsletter_messages(day: str, stories: list[dict], *, n_subjects: int) -> list[dict]:
+    """Chat messages for the day's subject lines, preheader and intro.
+
+    Each story has ``title``, ``source`` and ``summary``."""
+    lines = [f"{i}. {s['title']} ({s['source']}): {s['summary']}" for i, s in enumerate(stories, 1)]
+    return [
+        {"role": "system", "content": NEWSLETTER_SYSTEM.format(n_subjects=n_subjects)},
+        {"role": "user", "content": NEWSLETTER_USER.format(day=day, stories="\n".join(lines))},
+    ]
