@@ -1,0 +1,49 @@
+"""Shared fixtures: sample archive, full corpus (when ../shared is present), a temporary lakehouse."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_ARCHIVE = PROJECT_ROOT / "sample_data" / "feeds"
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def sample_archive() -> Path:
+    return SAMPLE_ARCHIVE
+
+
+@pytest.fixture(scope="session")
+def full_corpus() -> Path:
+    path = SHARED_DATA / "feeds"
+    if not path.is_dir():
+        pytest.skip("full feed corpus ../shared/data/feeds not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def labels_dir() -> Path:
+    path = SHARED_DATA / "labels"
+    if not path.is_dir():
+        pytest.skip("labelled dev set ../shared/data/labels not present")
+    return path
+
+
+@pytest.fixture
+def isolated_env(tmp_path, monkeypatch):
+    """Point every location setting at a temp folder (lakehouse, data, output)."""
+    monkeypatch.setenv("BITBYBIT_ENV", "local")
+    monkeypatch.setenv("BITBYBIT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BITBYBIT_OUTPUT_DIR", str(tmp_path / "output"))
+    monkeypatch.setenv("BITBYBIT_LAKEHOUSE_ROOT", str(tmp_path / "lakehouse"))
+    monkeypatch.setenv("BITBYBIT_FEED_ARCHIVE", str(SAMPLE_ARCHIVE))
+    monkeypatch.setenv("BITBYBIT_FEED_SOURCE", "archive")
+    return tmp_path
