@@ -9,7 +9,7 @@ import dagster as dg
 
 from bitbybit_assets import settings
 from bitbybit_assets.ingest import assets as ingest_assets
-from bitbybit_assets.jobs import daily_pipeline_job
+from bitbybit_assets.jobs import all_jobs
 from resources.feeds import FeedSource
 from resources.lakehouse import DeltaIOManager, Lakehouse
 
@@ -33,7 +33,7 @@ def all_assets() -> list:
 
 def build_definitions() -> dg.Definitions:
     env = settings.environment()
-    return dg.Definitions(assets=all_assets(), jobs=[daily_pipeline_job()], resources=build_resources(env))
+    return dg.Definitions(assets=all_assets(), jobs=all_jobs(), resources=build_resources(env))
 
 
 @dg.definitions

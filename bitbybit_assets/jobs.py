@@ -1,17 +1,69 @@
-"""Jobs over the asset graph."""
+"""Jobs over the asset graph.
+
+Locally one job (``daily_pipeline``) runs everything. Production splits the day into three runs
+so the GPU is paid for only while scoring: ``ingest`` (CPU) → ``scoring`` (GPU task) → ``publish``
+(CPU). The scoring job's run tags are what the ECS run launcher reads to put that run on a GPU task.
+"""
+
+import json
 
 import dagster as dg
 
 from bitbybit_assets.partitions import daily_partitions
+from bitbybit_assets.settings import load_settings
 
 DAILY_JOB_NAME = "daily_pipeline"
+INGEST_JOB_NAME = "ingest"
+SCORING_JOB_NAME = "scoring"
+PUBLISH_JOB_NAME = "publish"
+
+INGEST_GROUPS = ("ingest",)
+SCORING_GROUPS = ("curate",)
+PUBLISH_GROUPS = ("enhance", "publish", "warehouse", "analytics")
 
 
-def daily_pipeline_job():
-    """Every daily-partitioned asset, from raw_feeds to the warehouse, for one day or a range."""
-    return dg.define_asset_job(
-        DAILY_JOB_NAME,
-        selection=dg.AssetSelection.all(),
-        partitions_def=daily_partitions,
-        description="Fetch, filter, score, enhance, render and export one day (or a range in one run).",
-    )
+def gpu_run_tags() -> dict[str, str]:
+    """Run tags for the GPU scoring run (dagster-aws EcsRunLauncher): one GPU on the container,
+    more CPU/memory, and the GPU capacity provider (EC2 GPU instances; Fargate has no GPUs)."""
+    deploy = load_settings().deployment
+    provider = deploy.get("gpu_capacity_provider", "bitbybit-gpu")
+    return {
+        "bitbybit/compute": "gpu",
+        "ecs/cpu": str(deploy.get("gpu_task_cpu", "4096")),
+        "ecs/memory": str(deploy.get("gpu_task_memory", "16384")),
+        "ecs/container_overrides": json.dumps({"resourceRequirements": [{"type": "GPU", "value": "1"}]}),
+        "ecs/run_task_kwargs": json.dumps(
+            {"capacityProviderStrategy": [{"capacityProvider": provider, "weight": 1, "base": 0}]}
+        ),
+    }
+
+
+def cpu_run_tags() -> dict[str, str]:
+    return {"bitbybit/compute": "cpu"}
+
+
+def _groups(groups: tuple[str, ...]) -> dg.AssetSelection:
+    return dg.AssetSelection.groups(*groups)
+
+
+def all_jobs() -> list:
+    return [
+        dg.define_asset_job(
+            DAILY_JOB_NAME,
+            selection=dg.AssetSelection.all(),
+            partitions_def=daily_partitions,
+            description="Fetch, filter, score, enhance, render and export one day (or a range in one run).",
+        ),
+        dg.define_asset_job(
+            INGEST_JOB_NAME, selection=_groups(INGEST_GROUPS), partitions_def=daily_partitions,
+            tags=cpu_run_tags(), description="raw_feeds → filtered_articles (CPU task).",
+        ),
+        dg.define_asset_job(
+            SCORING_JOB_NAME, selection=_groups(SCORING_GROUPS), partitions_def=daily_partitions,
+            tags=gpu_run_tags(), description="Embeddings, ads, scores, clusters, selection (GPU task).",
+        ),
+        dg.define_asset_job(
+            PUBLISH_JOB_NAME, selection=_groups(PUBLISH_GROUPS), partitions_def=daily_partitions,
+            tags=cpu_run_tags(), description="Enhancement, newsletter, warehouse and dbt (CPU task).",
+        ),
+    ]
