@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.http_server import http_server  # noqa: F401  (fixture)
+from tests.support.s3_server import s3_test_server  # noqa: F401  (session fixture: a real S3 API server)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")

@@ -1,0 +1,1 @@
+"""Reusable test helpers: a programmable local HTTP server and a real S3 API server (SeaweedFS)."""
