@@ -10,6 +10,7 @@ import dagster as dg
 from bitbybit_assets import settings
 from bitbybit_assets.ingest import assets as ingest_assets
 from bitbybit_assets.jobs import all_jobs
+from bitbybit_assets.warehouse.assets import warehouse_assets, warehouse_resources
 from resources.feeds import FeedSource
 from resources.lakehouse import DeltaIOManager, Lakehouse
 
@@ -23,12 +24,13 @@ def build_resources(env: str) -> dict:
         "io_manager": DeltaIOManager(lakehouse=lakehouse),
         "feed_source": FeedSource(),
     }
+    common |= warehouse_resources()
     by_env = {"local": common, "prod": common}
     return by_env[env]
 
 
 def all_assets() -> list:
-    return [*dg.load_assets_from_modules([ingest_assets])]
+    return [*dg.load_assets_from_modules([ingest_assets]), *warehouse_assets()]
 
 
 def build_definitions() -> dg.Definitions:

@@ -338,8 +338,10 @@ def build_stg_articles(
     in_newsletter: set[str] = set()
     for ids in newsletter["article_ids"].to_list():
         in_newsletter.update(ids or [])
-    s = scored.drop("partition_date").rename({"rank": "selection_rank"}).with_columns(
-        pl.lit(True).alias("scored")
+    s = (
+        scored.drop("partition_date")
+        .rename({"rank": "selection_rank"})
+        .with_columns(pl.lit(True).alias("scored"))
     )
     e = enhanced.select("entry_key", "tags", "summary_source")
     df = (
@@ -660,6 +662,11 @@ def record_pipeline_run(conn: Any, run_record: dict[str, Any]) -> str:
             )
         else:
             updates.append(f"{f} = EXCLUDED.{f}")
+    if "completed_at" in rec and "processing_time_seconds" not in rec:
+        updates.append(
+            "processing_time_seconds = round(extract(epoch from "
+            "(EXCLUDED.completed_at - LEAST(pipeline_runs.started_at, EXCLUDED.started_at))))"
+        )
     updates.append("updated_at = now()")
     sql = (
         f"INSERT INTO pipeline_runs ({', '.join(insert_cols)}) VALUES ({', '.join(placeholders)}) "
@@ -684,4 +691,3 @@ def article_counts(conn: Any, start: date, end: date) -> dict[str, int]:
             w.scalar("SELECT count(*) FROM articles WHERE partition_date BETWEEN %s AND %s", [start, end])
         ),
     }
-

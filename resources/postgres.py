@@ -1,0 +1,162 @@
+"""PostgreSQL: the warehouse connection, with bounded retries, timeouts and a clear error.
+
+The DSN is read at call time from ``bitbybit_assets.settings.postgres_dsn()`` (``BITBYBIT_POSTGRES_DSN``
+or ``POSTGRES_HOST``/``POSTGRES_PORT``/``POSTGRES_USER``/``POSTGRES_PASSWORD``/``POSTGRES_DB``) unless
+``dsn`` is set on the resource. Connection errors are retried with exponential backoff; after the
+last attempt :class:`PostgresUnavailableError` names the host, port and database.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+log = logging.getLogger(__name__)
+
+
+class PostgresUnavailableError(ConnectionError):
+    """PostgreSQL could not be reached (or no DSN is configured)."""
+
+
+def describe_dsn(dsn: str) -> dict[str, str]:
+    """host, port, dbname and user of ``dsn`` (URI or key=value form), never the password."""
+    from psycopg2.extensions import parse_dsn
+
+    try:
+        parts = parse_dsn(dsn)
+    except Exception:  # a malformed DSN still gets a readable error
+        return {"host": "?", "port": "?", "dbname": "?", "user": "?"}
+    return {
+        "host": parts.get("host") or "localhost",
+        "port": str(parts.get("port") or 5432),
+        "dbname": parts.get("dbname") or parts.get("user") or "?",
+        "user": parts.get("user") or "?",
+    }
+
+
+def connect_with_retry(
+    dsn: str,
+    *,
+    attempts: int = 4,
+    backoff_seconds: float = 1.0,
+    max_backoff_seconds: float = 30.0,
+    connect_timeout_seconds: int = 10,
+    statement_timeout_seconds: int | None = 300,
+    application_name: str = "bitbybit",
+    sleep: Callable[[float], None] = time.sleep,
+) -> Any:
+    """A psycopg2 connection; connection errors are retried ``attempts`` times in all with
+    exponential backoff, then raised as :class:`PostgresUnavailableError`."""
+    import psycopg2
+
+    where = describe_dsn(dsn)
+    options = (
+        f"-c statement_timeout={int(statement_timeout_seconds * 1000)}" if statement_timeout_seconds else None
+    )
+    last: Exception | None = None
+    for attempt in range(1, max(1, attempts) + 1):
+        try:
+            kwargs: dict[str, Any] = {
+                "connect_timeout": connect_timeout_seconds,
+                "application_name": application_name,
+            }
+            if options:
+                kwargs["options"] = options
+            return psycopg2.connect(dsn, **kwargs)
+        except psycopg2.OperationalError as exc:
+            last = exc
+            if attempt >= attempts:
+                break
+            delay = min(max_backoff_seconds, backoff_seconds * 2 ** (attempt - 1))
+            log.warning(
+                "PostgreSQL at %s:%s unreachable (attempt %d/%d): %s; retrying in %.1fs",
+                where["host"], where["port"], attempt, attempts, str(exc).strip(), delay,
+            )  # fmt: skip
+            sleep(delay)
+    reason = str(last).strip().splitlines()[0] if last else "unknown error"
+    raise PostgresUnavailableError(
+        f"PostgreSQL at {where['host']}:{where['port']} (database {where['dbname']!r}, user "
+        f"{where['user']!r}) is unreachable after {attempts} attempts: {reason}"
+    ) from last
+
+
+class PostgresResource(dg.ConfigurableResource):
+    """The warehouse database. Opens connections lazily (nothing happens at definition load).
+
+    Unset fields fall back, at call time, to ``warehouse.postgres`` in ``config/production.yaml``.
+    """
+
+    dsn: str | None = Field(
+        default=None, description="Override; default: settings.postgres_dsn() read at call time."
+    )
+    connect_attempts: int | None = Field(default=None, description="Connection attempts in all.")
+    backoff_seconds: float | None = Field(default=None, description="First retry delay (doubles).")
+    max_backoff_seconds: float | None = None
+    connect_timeout_seconds: int | None = None
+    statement_timeout_seconds: int | None = Field(default=None, description="0 disables the timeout.")
+    application_name: str = "bitbybit"
+
+    def _limits(self) -> dict[str, Any]:
+        from bitbybit_assets.warehouse.config import warehouse_settings
+
+        base = warehouse_settings().postgres
+        names = (
+            "connect_attempts",
+            "backoff_seconds",
+            "max_backoff_seconds",
+            "connect_timeout_seconds",
+            "statement_timeout_seconds",
+        )
+        return {n: getattr(self, n) if getattr(self, n) is not None else getattr(base, n) for n in names}
+
+    def resolved_dsn(self) -> str:
+        from bitbybit_assets.settings import postgres_dsn
+
+        dsn = self.dsn or postgres_dsn()
+        if not dsn:
+            raise PostgresUnavailableError(
+                "no PostgreSQL configured: set BITBYBIT_POSTGRES_DSN or POSTGRES_HOST "
+                "(with POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB)"
+            )
+        return dsn
+
+    def is_configured(self) -> bool:
+        from bitbybit_assets.settings import postgres_dsn
+
+        return bool(self.dsn or postgres_dsn())
+
+    def describe(self) -> dict[str, str]:
+        return describe_dsn(self.resolved_dsn())
+
+    @contextmanager
+    def connect(self) -> Iterator[Any]:
+        """A psycopg2 connection (closed afterwards)."""
+        limits = self._limits()
+        conn = connect_with_retry(
+            self.resolved_dsn(),
+            attempts=limits["connect_attempts"],
+            backoff_seconds=limits["backoff_seconds"],
+            max_backoff_seconds=limits["max_backoff_seconds"],
+            connect_timeout_seconds=limits["connect_timeout_seconds"],
+            statement_timeout_seconds=limits["statement_timeout_seconds"] or None,
+            application_name=self.application_name,
+        )
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def warehouse(self) -> Iterator[Any]:
+        """The connection wrapped as a ``bitbybit_assets.warehouse.db.PostgresWarehouse``
+        (autocommit, explicit transactions)."""
+        from bitbybit_assets.warehouse.db import PostgresWarehouse
+
+        with self.connect() as conn:
+            yield PostgresWarehouse(conn)

@@ -1,0 +1,95 @@
+"""Warehouse fixtures: a throw-away PostgreSQL database per test module on the real local server.
+
+The server is ``BITBYBIT_TEST_POSTGRES_ADMIN_DSN`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``,
+trust auth; ``.ci/run`` starts it). Each module gets ``bitbybit_test_<random>``, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg2
+import pytest
+from psycopg2 import sql
+
+from bitbybit_assets.warehouse.db import PostgresWarehouse
+
+ADMIN_DSN = os.environ.get(
+    "BITBYBIT_TEST_POSTGRES_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _admin():
+    try:
+        conn = psycopg2.connect(ADMIN_DSN, connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        pytest.fail(f"PostgreSQL test server not reachable at {ADMIN_DSN} (start it with .ci/run): {exc}")
+    conn.autocommit = True
+    return conn
+
+
+def _dsn_for(dbname: str) -> str:
+    base = psycopg2.extensions.parse_dsn(ADMIN_DSN)
+    base["dbname"] = dbname
+    return psycopg2.extensions.make_dsn(**base)
+
+
+def create_database() -> tuple[str, str]:
+    name = f"bitbybit_test_{uuid.uuid4().hex[:12]}"
+    admin = _admin()
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    admin.close()
+    return name, _dsn_for(name)
+
+
+def drop_database(name: str) -> None:
+    admin = _admin()
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    admin.close()
+
+
+@pytest.fixture(scope="module")
+def pg_database() -> Iterator[str]:
+    """DSN of a fresh, empty database for this test module."""
+    name, dsn = create_database()
+    try:
+        yield dsn
+    finally:
+        drop_database(name)
+
+
+@pytest.fixture
+def fresh_pg() -> Iterator[str]:
+    """DSN of a fresh database for one test."""
+    name, dsn = create_database()
+    try:
+        yield dsn
+    finally:
+        drop_database(name)
+
+
+@pytest.fixture
+def pg(pg_database: str) -> Iterator[PostgresWarehouse]:
+    conn = psycopg2.connect(pg_database)
+    w = PostgresWarehouse(conn)
+    try:
+        yield w
+    finally:
+        conn.close()
+
+
+def pg_env(monkeypatch: pytest.MonkeyPatch, dsn: str) -> None:
+    """Point settings.postgres_dsn() and the dbt prod profile at ``dsn``."""
+    parts = psycopg2.extensions.parse_dsn(dsn)
+    monkeypatch.setenv("BITBYBIT_POSTGRES_DSN", dsn)
+    monkeypatch.setenv("POSTGRES_HOST", parts.get("host", "127.0.0.1"))
+    monkeypatch.setenv("POSTGRES_PORT", str(parts.get("port", 5432)))
+    monkeypatch.setenv("POSTGRES_USER", parts.get("user", "postgres"))
+    monkeypatch.setenv("POSTGRES_DB", parts["dbname"])
+    monkeypatch.setenv("POSTGRES_PASSWORD", parts.get("password", ""))

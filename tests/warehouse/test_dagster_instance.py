@@ -1,0 +1,58 @@
+"""The Dagster instance on PostgreSQL (dagster-postgres): a run is recorded in the database.
+
+``STORAGE_SNIPPET`` is the production ``dagster.yaml`` storage section, tested as written.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import psycopg2
+import pytest
+import yaml
+
+from bitbybit_assets.warehouse.db import PostgresWarehouse
+
+pytestmark = pytest.mark.integration
+
+STORAGE_SNIPPET = """
+storage:
+  postgres:
+    postgres_db:
+      hostname: {env: DAGSTER_PG_HOST}
+      port: {env: DAGSTER_PG_PORT}
+      username: {env: DAGSTER_PG_USERNAME}
+      password: {env: DAGSTER_PG_PASSWORD}
+      db_name: {env: DAGSTER_PG_DB}
+      scheme: postgresql+psycopg2
+"""
+
+
+@dg.asset
+def tiny() -> int:
+    return 1
+
+
+def test_run_is_recorded_in_postgres_backed_instance(fresh_pg, monkeypatch, tmp_path):
+    parts = psycopg2.extensions.parse_dsn(fresh_pg)
+    monkeypatch.setenv("DAGSTER_PG_HOST", parts.get("host", "127.0.0.1"))
+    monkeypatch.setenv("DAGSTER_PG_PORT", str(parts.get("port", 5432)))
+    monkeypatch.setenv("DAGSTER_PG_USERNAME", parts.get("user", "postgres"))
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", parts.get("password", "unused-with-trust-auth"))
+    monkeypatch.setenv("DAGSTER_PG_DB", parts["dbname"])
+    overrides = yaml.safe_load(STORAGE_SNIPPET)
+
+    with dg.instance_for_test(overrides=overrides, temp_dir=str(tmp_path)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        result = dg.materialize([tiny], instance=instance)
+        assert result.success
+        assert result.run_id in {r.run_id for r in instance.get_runs()}
+        assert instance.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.SUCCESS
+
+    # the run really lives in PostgreSQL
+    conn = psycopg2.connect(fresh_pg)
+    try:
+        w = PostgresWarehouse(conn)
+        assert w.scalar("SELECT status FROM runs WHERE run_id = %s", [result.run_id]) == "SUCCESS"
+        assert w.scalar("SELECT count(*) FROM event_logs WHERE run_id = %s", [result.run_id]) > 0
+    finally:
+        conn.close()
