@@ -4,33 +4,41 @@ Resources are chosen from a dict keyed by the deployment (``BITBYBIT_ENV``), rea
 loads the code location (the ``@dg.definitions`` function), never at import time.
 """
 
-
 import dagster as dg
 
 from bitbybit_assets import settings
+from bitbybit_assets.curate import assets as curate_assets
+from bitbybit_assets.enhance import assets as enhance_assets
 from bitbybit_assets.ingest import assets as ingest_assets
 from bitbybit_assets.jobs import all_jobs
+from bitbybit_assets.publish import assets as publish_assets
 from bitbybit_assets.warehouse.assets import warehouse_assets, warehouse_resources
+from resources.embeddings import EmbeddingModel
 from resources.feeds import FeedSource
 from resources.lakehouse import DeltaIOManager, Lakehouse
+from resources.llm import LLMResource
 
 
 def build_resources(env: str) -> dict:
-    """Resources for a deployment. Both read their locations/secrets from the environment at
-    call time; prod differs in where things live (S3, Postgres), not in code."""
+    """Resources for a deployment. Every resource reads its locations and secrets from the
+    environment at call time, so prod differs in where things live (S3, Postgres, an LLM endpoint,
+    a GPU), not in code."""
     lakehouse = Lakehouse()
     common = {
         "lakehouse": lakehouse,
         "io_manager": DeltaIOManager(lakehouse=lakehouse),
         "feed_source": FeedSource(),
+        "embeddings": EmbeddingModel.from_settings(),
+        "llm": LLMResource(),
+        **warehouse_resources(),
     }
-    common |= warehouse_resources()
     by_env = {"local": common, "prod": common}
     return by_env[env]
 
 
 def all_assets() -> list:
-    return [*dg.load_assets_from_modules([ingest_assets]), *warehouse_assets()]
+    modules = [ingest_assets, curate_assets, enhance_assets, publish_assets]
+    return [*dg.load_assets_from_modules(modules), *warehouse_assets()]
 
 
 def build_definitions() -> dg.Definitions:

@@ -166,3 +166,40 @@ LLM_CACHE = {
     "response_json": pl.String,
     "created_at": UTC_TS,
 }
+
+
+# ---------------------------------------------------------------- curation (curate stage)
+
+# One embedding per distinct embedded text and model (the re-encoding cache).
+ARTICLE_EMBEDDINGS = {
+    "partition_date": pl.Date,
+    "text_hash": pl.String,  # sha256 of the exact text embedded (title + lead)[:32]
+    "model": pl.String,
+    "dim": pl.Int32,
+    "embedding": pl.List(pl.Float32),  # L2-normalised
+}
+
+COVERAGE = pl.Struct({"feed_name": pl.String, "title": pl.String, "url": pl.String})
+
+# Every filtered_articles row with its scores, story cluster and the selection decision.
+SCORED_ARTICLES = {
+    **FILTERED_ARTICLES,
+    "text_hash": pl.String,
+    "is_advertisement": pl.Boolean,
+    "ad_score": pl.Float64,  # 0..1
+    "ad_reason": pl.String,  # strongest ad signal; null when not an ad
+    "quality_score": pl.Float64,  # 0..10, 2 decimals
+    "tech_relevance_score": pl.Float64,  # 0..10, 2 decimals
+    "content_type": pl.String,  # news | research | tutorial | opinion | release | funding | other
+    "topics": pl.List(pl.String),
+    "cluster_id": pl.String,  # same-story cluster (stable across the rolling window)
+    "cluster_size": pl.Int32,  # rows in the cluster over the window, this day included
+    "is_canonical": pl.Boolean,  # the day's representative of its cluster
+    "canonical_entry_key": pl.String,
+    "also_covered_by": pl.List(COVERAGE),  # other members of the cluster (canonical row only)
+    "previously_sent": pl.Boolean,  # the story was selected on an earlier day
+    "final_score": pl.Float64,
+    "rank": pl.Int32,  # MMR order among eligible rows; null for ineligible
+    "selected": pl.Boolean,
+    "selection_reason": pl.String,
+}

@@ -43,38 +43,74 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "sponsored content",
         0.9,
-        _rx(r"\b(sponsored (post|content|by)|partner content|paid (post|content|partnership)|advertorial|brought to you by)\b"),
+        _rx(
+            r"\b(sponsored (post|content|by)|partner content|paid (post|content|partnership)|advertorial|brought to you by)\b"
+        ),
     ),
     Rule(
         "sponsored content",
         0.95,
-        _rx(r"^(sponsored|sponsored content|sponsored post|partner content|paid content|advertisement|advertorial|promoted|brandvoice)$"),
+        _rx(
+            r"^(sponsored|sponsored content|sponsored post|partner content|paid content|advertisement|advertorial|promoted|brandvoice)$"
+        ),
         "categories",
     ),
     Rule(
         "sponsored content",
         0.85,
-        _rx(r"^\W*(this (post|article|content) (is|was) (sponsored|paid for|produced in partnership)|sponsored by)\b"),
+        _rx(
+            r"^\W*(this (post|article|content) (is|was) (sponsored|paid for|produced in partnership)|sponsored by)\b"
+        ),
         "lead",
     ),
     # Pricing, discount and ticket promotions.
     Rule("discount promo", 0.9, _rx(r"(\$\s?\d[\d,]*|\d+\s?%)\s+off\b")),
-    Rule("discount promo", 0.85, _rx(r"\b(promo code|coupon code|discount code|early[- ]bird (pricing|tickets?|rates?))\b")),
-    Rule("discount promo", 0.8, _rx(r"\b(limited[- ]time (offer|deal|discount|pricing|only)|for a limited time)\b")),
+    Rule(
+        "discount promo",
+        0.85,
+        _rx(r"\b(promo code|coupon code|discount code|early[- ]bird (pricing|tickets?|rates?))\b"),
+    ),
+    Rule(
+        "discount promo",
+        0.8,
+        _rx(r"\b(limited[- ]time (offer|deal|discount|pricing|only)|for a limited time)\b"),
+    ),
     Rule("discount promo", 0.8, _rx(r"\b(last|final) chance to (save|register|buy|grab|get|apply|book)\b")),
-    Rule("discount promo", 0.8, _rx(r"\b(tickets?|passes|pass) (are |is )?(on sale|selling fast|prices? (rise|increase|go up))\b")),
-    Rule("affiliate deals", 0.75, _rx(r"\b(best|top) [\w\s-]{0,30}\bdeals (on|for|this|right now|today)\b|\bdeals? of the day\b")),
+    Rule(
+        "discount promo",
+        0.8,
+        _rx(r"\b(tickets?|passes|pass) (are |is )?(on sale|selling fast|prices? (rise|increase|go up))\b"),
+    ),
+    Rule(
+        "affiliate deals",
+        0.75,
+        _rx(r"\b(best|top) [\w\s-]{0,30}\bdeals (on|for|this|right now|today)\b|\bdeals? of the day\b"),
+    ),
     # Event promotion: registration / exhibit / side-event calls.
     Rule(
         "event promotion",
         0.85,
         _rx(r"\b(apply|register|sign up) (now |today )?to (exhibit|host|speak|run|sponsor|pitch|attend)\b"),
     ),
-    Rule("event promotion", 0.8, _rx(r"\b(exhibit at|host a side event|apply to run a side event|get your (ticket|pass))\b")),
-    Rule("event promotion", 0.75, _rx(r"\b(register (now|today)|save your (seat|spot)|join us (at|in|for) )\b")),
-    Rule("webinar promotion", 0.75, _rx(r"\b(join (our|us for a|the) (live )?webinar|register for (our|the) (webinar|event))\b")),
+    Rule(
+        "event promotion",
+        0.8,
+        _rx(r"\b(exhibit at|host a side event|apply to run a side event|get your (ticket|pass))\b"),
+    ),
+    Rule(
+        "event promotion", 0.75, _rx(r"\b(register (now|today)|save your (seat|spot)|join us (at|in|for) )\b")
+    ),
+    Rule(
+        "webinar promotion",
+        0.75,
+        _rx(r"\b(join (our|us for a|the) (live )?webinar|register for (our|the) (webinar|event))\b"),
+    ),
     # Employer branding.
-    Rule("employer branding", 0.9, _rx(r"^(career stories at|careers? spotlight|life at [A-Z]|inside the team at)\b")),
+    Rule(
+        "employer branding",
+        0.9,
+        _rx(r"^(career stories at|careers? spotlight|life at [A-Z]|inside the team at)\b"),
+    ),
     # Vendor celebrating an analyst ranking (Gartner / Forrester / IDC ...).
     Rule(
         "analyst-ranking promotion",
@@ -148,7 +184,9 @@ class AdDecision:
     ad_reason: str | None
 
 
-def combine(rule_hits: list[tuple[str, float]], model_score: float, model_reason: str, threshold: float) -> AdDecision:
+def combine(
+    rule_hits: list[tuple[str, float]], model_score: float, model_reason: str, threshold: float
+) -> AdDecision:
     """Noisy-or of all signals; the reason is the strongest one (null when not an ad)."""
     signals = list(rule_hits)
     if model_score > 0.01:

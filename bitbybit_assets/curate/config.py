@@ -40,13 +40,20 @@ class AdSettings(_Model):
 class CurationSettings(_Model):
     top_n: int = Field(20, ge=1)
     per_feed_cap: int = Field(6, ge=1)
+    # Feeds of these categories (aggregators) are capped per linked domain instead of per feed.
+    cap_by_domain_categories: list[str] = ["aggregator"]
+    max_story_age_days: int = Field(1, ge=0)  # a story first seen longer ago (and never sent) is old news
     min_quality: float = 3.0
     min_relevance: float = 4.0
     mmr_lambda: float = Field(0.75, ge=0.0, le=1.0)
     cluster_window_days: int = Field(7, ge=0)
-    cluster_threshold: float = 0.75  # cosine at which two articles are the same story outright
-    cluster_min_similarity: float = 0.55  # cosine floor for a match backed by title overlap
-    cluster_min_title_overlap: float = 0.5  # overlap coefficient of title tokens for that match
+    cluster_threshold: float = 0.86  # cosine at which two articles are the same story outright
+    cluster_min_similarity: float = 0.45  # cosine floor for a match backed by shared rare title tokens
+    cluster_min_evidence: float = 0.95  # cosine + IDF-weighted title-token overlap for that match
+    cluster_min_title_overlap_cjk: float = 0.15  # IDF-weighted overlap for CJK titles (tokens alone)
+    cluster_min_shared_cjk: int = 3  # ... and at least this many shared rare tokens / bigrams
+    cluster_min_evidence_cross_day: float = 1.1  # the same, linking to an earlier day's cluster
+    cluster_rare_df: int = 5  # a title token in at most this many distinct titles of the window is rare
     cluster_linkage: float = 0.45  # mean cosine a row needs to the cluster it joins (stops chaining)
     ad_threshold: float | None = None  # legacy alias of ads.threshold
     ads: AdSettings = AdSettings()
@@ -77,8 +84,21 @@ class Topic(_Model):
     prototypes: list[str]
 
 
+class KeywordGroup(_Model):
+    """Title terms (whole words, case-insensitive) worth ``points`` of relevance (once per group)."""
+
+    name: str
+    points: float
+    terms: list[str]
+    case_sensitive: bool = False  # for short acronyms that are also common words
+
+
 class TopicSettings(_Model):
     topics: list[Topic] = []
+    keyword_groups: list[KeywordGroup] = []
+    keyword_max_points: float = 4.0  # cap on the summed keyword points
+    lead_keyword_factor: float = 0.5  # a term found only in the lead counts this much
+    category_prior: dict[str, float] = {}  # feed category -> relevance points (e.g. ai-lab: 2)
     offtopic: list[str] = []  # prototypes of what an AI/tech newsletter does not cover
     content_types: dict[str, list[str]] = {}
     ad_prototypes: list[str] = []

@@ -79,7 +79,9 @@ def topic_similarities(emb: np.ndarray, protos: Prototypes) -> np.ndarray:
     return np.stack([_top_mean(emb @ v.T) for v in protos.topic_vectors], axis=1)
 
 
-def relevance_scores(emb: np.ndarray, protos: Prototypes, cfg: CurationSettings) -> tuple[np.ndarray, np.ndarray]:
+def relevance_scores(
+    emb: np.ndarray, protos: Prototypes, cfg: CurationSettings
+) -> tuple[np.ndarray, np.ndarray]:
     """``tech_relevance_score`` (0..10, unrounded) and the (n, T) topic similarities."""
     sims = topic_similarities(emb, protos)
     n = emb.shape[0]
@@ -90,6 +92,33 @@ def relevance_scores(emb: np.ndarray, protos: Prototypes, cfg: CurationSettings)
     raw = topical - cfg.offtopic_penalty * np.maximum(0.0, off - topical)
     span = max(cfg.relevance_ceiling - cfg.relevance_floor, 1e-6)
     return np.clip((raw - cfg.relevance_floor) / span, 0.0, 1.0) * 10.0, sims
+
+
+class KeywordScorer:
+    """Relevance points from the configured keyword groups (title, and the lead at a discount)."""
+
+    def __init__(self, topics: TopicSettings):
+        self.topics = topics
+        self.groups: list[tuple[str, float, re.Pattern[str]]] = []
+        for g in topics.keyword_groups:
+            if not g.terms:
+                continue
+            alts = "|".join(
+                re.escape(t).replace(r"\ ", r"[\s-]+") for t in sorted(g.terms, key=len, reverse=True)
+            )
+            flags = 0 if g.case_sensitive else re.IGNORECASE
+            self.groups.append((g.name, g.points, re.compile(rf"(?<![\w-])(?:{alts})(?![\w-])", flags)))
+
+    def points(self, title: str | None, lead: str | None = None) -> float:
+        title = title or ""
+        lead = (lead or "")[:300]
+        total = 0.0
+        for _, pts, rx in self.groups:
+            if rx.search(title):
+                total += pts
+            elif lead and rx.search(lead):
+                total += pts * self.topics.lead_keyword_factor
+        return min(total, self.topics.keyword_max_points)
 
 
 def topic_labels(sims: np.ndarray, names: list[str], cfg: CurationSettings) -> list[list[str]]:
@@ -136,8 +165,16 @@ _TYPE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.I,
         ),
     ),
-    ("research", re.compile(r"\b(paper|arxiv|preprint|study finds|researchers (find|show)|position:)\b", re.I)),
-    ("tutorial", re.compile(r"^(how to|a guide to|guide:|tutorial)|\b(step[- ]by[- ]step|tutorial|walkthrough)\b", re.I)),
+    (
+        "research",
+        re.compile(r"\b(paper|arxiv|preprint|study finds|researchers (find|show)|position:)\b", re.I),
+    ),
+    (
+        "tutorial",
+        re.compile(
+            r"^(how to|a guide to|guide:|tutorial)|\b(step[- ]by[- ]step|tutorial|walkthrough)\b", re.I
+        ),
+    ),
     (
         "release",
         re.compile(

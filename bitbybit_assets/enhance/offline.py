@@ -130,6 +130,42 @@ def split_sentences(text: str) -> list[str]:
     return [s for s in out if s]
 
 
+_DROP_TAGS = (
+    "script, style, noscript, iframe, object, embed, svg, form, button, nav, aside, figure, "
+    "figcaption, pre, table, h1, h2, h3, h4, h5, h6"
+)
+
+
+def html_blocks(fragment: str | None) -> list[str]:
+    """Paragraph and list-item texts of an HTML fragment (captions, headings and code left out)."""
+    if not fragment or "<" not in fragment:
+        return []
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(fragment)
+    for node in tree.css(_DROP_TAGS):
+        node.decompose()
+    out: list[str] = []
+    for node in tree.css("p, li"):
+        if any(inner.mem_id != node.mem_id for inner in node.css("p, li")):
+            continue  # the inner blocks are visited themselves (css() also matches the node itself)
+        text = _WS.sub(" ", html.unescape(node.text(separator=" "))).strip()
+        if text:
+            out.append(text)
+    return out
+
+
+def article_text(content_html: str | None, summary_html: str | None, clean_text: str | None) -> str:
+    """The text to summarise: paragraphs of the feed HTML when they carry most of the text, else
+    ``clean_text``; boilerplate removed (see :func:`clean_body`)."""
+    fallback = clean_text or ""
+    for fragment in (content_html, summary_html):
+        blocks = html_blocks(fragment)
+        if blocks and word_count(" ".join(blocks)) >= 0.5 * word_count(fallback):
+            return clean_body("\n".join(blocks))
+    return clean_body(fallback)
+
+
 def clean_body(text: str | None) -> str:
     """The article text without boilerplate sentences or URLs, one sentence a line."""
     out = []
@@ -142,10 +178,10 @@ def clean_body(text: str | None) -> str:
     return "\n".join(out)
 
 
-def is_candidate(sentence: str, max_words: int = 80) -> bool:
+def is_candidate(sentence: str, max_words: int = 80, min_words: int = 5) -> bool:
     """A sentence fit for a summary: a complete, content-bearing sentence, not boilerplate."""
     n = word_count(sentence)
-    if n < 5 or n > max_words:
+    if n < min_words or n > max_words:
         return False
     if not sentence.rstrip("\"'”’)]").endswith((".", "!", "?", "…")):
         return False  # headings, captions, fragments
@@ -196,8 +232,9 @@ _SOURCE_NAMES = {
     "digg": "Digg",
     "ollama": "Ollama",
     "cloudflare": "Cloudflare",
+    "ai": "AI",
 }
-_SOURCE_DROP = {"fulltext", "lite", "atom", "rss", "feed", "frontpage", "combined", "news", "blog"}
+_SOURCE_DROP = {"fulltext", "lite", "atom", "rss", "feed", "frontpage", "combined"}
 
 
 def source_label(feed_name: str | None, domain: str | None = None) -> str:
@@ -206,8 +243,6 @@ def source_label(feed_name: str | None, domain: str | None = None) -> str:
         return domain or "the web"
     parts = [p for p in re.split(r"[-_]+", feed_name) if p]
     kept = [p for p in parts if p.lower() not in _SOURCE_DROP] or parts[:1]
-    if len(parts) > 1 and parts[-1].lower() in ("news", "blog") and len(kept) == 1:
-        kept = [kept[0], parts[-1]]
     return " ".join(_SOURCE_NAMES.get(p.lower(), p.capitalize()) for p in kept)
 
 
@@ -225,331 +260,40 @@ def _unit(m: np.ndarray) -> np.ndarray:
 
 
 STOPWORDS = frozenset(
-    [
-        "a",
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "all",
-        "almost",
-        "also",
-        "although",
-        "always",
-        "am",
-        "among",
-        "an",
-        "and",
-        "another",
-        "any",
-        "anyone",
-        "anything",
-        "are",
-        "aren't",
-        "around",
-        "as",
-        "at",
-        "be",
-        "became",
-        "because",
-        "become",
-        "becomes",
-        "been",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "but",
-        "by",
-        "can",
-        "can't",
-        "cannot",
-        "could",
-        "couldn't",
-        "did",
-        "didn't",
-        "do",
-        "does",
-        "doesn't",
-        "doing",
-        "don't",
-        "down",
-        "during",
-        "each",
-        "either",
-        "else",
-        "enough",
-        "even",
-        "ever",
-        "every",
-        "few",
-        "first",
-        "for",
-        "from",
-        "further",
-        "get",
-        "gets",
-        "getting",
-        "got",
-        "had",
-        "hasn't",
-        "has",
-        "have",
-        "haven't",
-        "having",
-        "he",
-        "he's",
-        "her",
-        "here",
-        "here's",
-        "hers",
-        "herself",
-        "him",
-        "himself",
-        "his",
-        "how",
-        "how's",
-        "however",
-        "i",
-        "i'd",
-        "i'll",
-        "i'm",
-        "i've",
-        "if",
-        "in",
-        "into",
-        "is",
-        "isn't",
-        "it",
-        "it's",
-        "its",
-        "itself",
-        "just",
-        "last",
-        "least",
-        "less",
-        "let's",
-        "like",
-        "likely",
-        "made",
-        "make",
-        "makes",
-        "many",
-        "may",
-        "me",
-        "might",
-        "more",
-        "most",
-        "much",
-        "must",
-        "my",
-        "myself",
-        "need",
-        "needs",
-        "never",
-        "new",
-        "next",
-        "no",
-        "nor",
-        "not",
-        "now",
-        "of",
-        "off",
-        "often",
-        "on",
-        "once",
-        "one",
-        "only",
-        "onto",
-        "or",
-        "other",
-        "others",
-        "our",
-        "ours",
-        "ourselves",
-        "out",
-        "over",
-        "own",
-        "per",
-        "perhaps",
-        "put",
-        "rather",
-        "really",
-        "said",
-        "same",
-        "say",
-        "says",
-        "see",
-        "seen",
-        "she",
-        "she's",
-        "should",
-        "shouldn't",
-        "since",
-        "so",
-        "some",
-        "still",
-        "such",
-        "take",
-        "than",
-        "that",
-        "that's",
-        "the",
-        "their",
-        "theirs",
-        "them",
-        "themselves",
-        "then",
-        "there",
-        "there's",
-        "these",
-        "they",
-        "they'd",
-        "they'll",
-        "they're",
-        "they've",
-        "this",
-        "those",
-        "though",
-        "through",
-        "thus",
-        "to",
-        "too",
-        "toward",
-        "towards",
-        "under",
-        "until",
-        "up",
-        "upon",
-        "us",
-        "use",
-        "used",
-        "uses",
-        "using",
-        "very",
-        "via",
-        "was",
-        "wasn't",
-        "way",
-        "we",
-        "we'd",
-        "we'll",
-        "we're",
-        "we've",
-        "well",
-        "were",
-        "weren't",
-        "what",
-        "what's",
-        "when",
-        "when's",
-        "where",
-        "where's",
-        "whether",
-        "which",
-        "while",
-        "who",
-        "who's",
-        "whom",
-        "whose",
-        "why",
-        "why's",
-        "will",
-        "with",
-        "within",
-        "without",
-        "won't",
-        "would",
-        "wouldn't",
-        "yet",
-        "you",
-        "you'd",
-        "you'll",
-        "you're",
-        "you've",
-        "your",
-        "yours",
-        "yourself",
-        "yourselves",
-        "today",
-        "week",
-        "weeks",
-        "year",
-        "years",
-        "day",
-        "days",
-        "time",
-        "times",
-        "people",
-        "thing",
-        "things",
-        "lot",
-        "lots",
-        "part",
-        "according",
-        "including",
-        "based",
-        "across",
-        "going",
-        "want",
-        "wants",
-        "know",
-        "able",
-        "around",
-        "latest",
-        "early",
-        "later",
-        "several",
-        "company",
-        "companies",
-        "announced",
-        "announces",
-        "announcement",
-        "report",
-        "reports",
-        "reported",
-        "reportedly",
-    ]
+    """
+    a able about above according across added additional adds after again against aims al all almost
+    also although always am among an and announced announcement announces another any anyone
+    anything are aren't around as ask asks at available backs based be became because become becomes
+    been before began begins being below best better between big both bring brings build builds
+    built but by called calls came can can't cannot comes companies company could couldn't current
+    day days debuts denies deny did didn't different do does doesn't doing don't down during each
+    early either else enough entered enters et even ever every expand expanded expands few finds
+    first for former found from full further gave get gets getting gives goes going good got great
+    had has hasn't have haven't having he he's helped helps her here here's hers herself high him
+    himself his hits how how's however i i'd i'll i'm i've if in including into introduces
+    introducing investigating is isn't it it's its itself join joining joins just keep keeps key
+    know large last later latest launch launched launches least leaves leaving left less let's lets
+    like likely long looks lot lots low made major make makes many may me might more most moves much
+    must my myself need needs never new next no nor not now of off offered offers often on once one
+    only onto opens or other others our ours ourselves out over own part people per perhaps planned
+    plans put puts rather real really report reported reportedly reports revealed reveals said same
+    say says see seen sees serves serving sets several she she's short should shouldn't showed shows
+    since small so some started starts steps still stops such take takes tap taps than that that's
+    the their theirs them themselves then there there's these they they'd they'll they're they've
+    thing things this those though through thus time times to today too took top toward towards
+    tried tries turns under until unveiled unveils up upon us use used uses using very via vs want
+    wants warns was wasn't way we we'd we'll we're we've week weeks well went were weren't what
+    what's when when's where where's whether which while who who's whole whom whose why why's will
+    wins with within without won won't would wouldn't year years yet you you'd you'll you're you've
+    your yours yourself yourselves
+    """.split()  # noqa: SIM905 - a word list reads better as text
 )
+# too generic to be a tag on their own
 _GENERIC = frozenset(
-    [
-        "new",
-        "first",
-        "one",
-        "two",
-        "three",
-        "also",
-        "like",
-        "just",
-        "said",
-        "says",
-        "way",
-        "more",
-        "most",
-        "time",
-        "year",
-        "years",
-        "people",
-        "thing",
-        "things",
-        "today",
-        "week",
-        "month",
-        "world",
-        "lot",
-        "part",
-        "number",
-        "use",
-        "work",
-        "help",
-        "make",
-        "look",
-        "come",
-        "well",
-        "back",
-    ]
+    """
+    also back come first help just like look lot make month more most new number one part people
+    said says thing things three time today two use way week well work world year years
+    """.split()  # noqa: SIM905
 )
 
 
@@ -583,9 +327,11 @@ def _rank_sentences(title: str, cands: list[str], encode: Encoder | None) -> tup
     vecs = _unit(enc(cands + [title]))
     sent, tvec = vecs[:-1], vecs[-1]
     centroid = _unit(sent.mean(axis=0) + 0.5 * tvec)
-    base = sent @ centroid
-    lead = np.array([0.12 / (1 + i) for i in range(len(cands))])
-    return list(base + lead), sent
+    sims = sent @ centroid
+    # standardised similarity (so TF-IDF and MiniLM behave alike) plus a lead bias in std units
+    z = (sims - sims.mean()) / (sims.std() or 1.0)
+    lead = np.array([1.5 / (1 + i) for i in range(len(cands))])
+    return list(z + lead), sent
 
 
 def extractive_summary(
@@ -595,7 +341,7 @@ def extractive_summary(
     encode: Encoder | None = None,
     max_sentences: int = 3,
     max_words: int = 60,
-    max_candidates: int = 40,
+    max_candidates: int = 30,
 ) -> list[str]:
     """Up to ``max_sentences`` of the article's own sentences, in text order, within ``max_words``."""
     seen: set[str] = set()
@@ -603,7 +349,7 @@ def extractive_summary(
     title_key = re.sub(r"\W+", " ", title.lower()).strip()
     for s in split_sentences(text):
         key = re.sub(r"\W+", " ", s.lower()).strip()
-        if key in seen or key == title_key or not is_candidate(s, max_words=max_words):
+        if key in seen or key == title_key or not is_candidate(s, max_words=max_words, min_words=8):
             continue
         seen.add(key)
         cands.append(s)
@@ -628,6 +374,9 @@ def extractive_summary(
         if len(chosen) >= max_sentences:
             break
     return [cands[i] for i in sorted(chosen)]
+
+
+SOURCE_NOTES = ("Shared via ", "The full story is on ")  # the sentence added for title-only articles
 
 
 def compose_summary(
@@ -840,7 +589,7 @@ def keyphrases(title: str, text: str, *, k: int = 5, encode: Encoder | None = No
     scores = _phrase_scores(title, text)
     if not scores:
         return []
-    pre = sorted(scores, key=lambda p: (-scores[p], p))[:30]
+    pre = sorted(scores, key=lambda p: (-scores[p], p))[:20]
     if encode is not None:
         vecs = _unit(encode(pre + [f"{title}. {text[:2000]}"]))
         sim = vecs[:-1] @ vecs[-1]
@@ -895,9 +644,21 @@ class LabelIndex:
         return ranked[:k]
 
 
+def topic_tag(topic: str) -> str:
+    """An upstream topic slug as a tag: ``ai-agents-and-coding`` -> ``ai agents & coding``."""
+    text = str(topic).strip()
+    if re.fullmatch(r"[a-z0-9]+(?:[-_][a-z0-9]+)+", text):
+        text = re.sub(r"[-_]and[-_]", " & ", text).replace("-", " ").replace("_", " ")
+    return text
+
+
 def normalize_tag(tag: str) -> str:
     tag = re.sub(r"\s+", " ", html.unescape(str(tag))).strip().strip("#.,;:").lower()
     return tag[:30].strip()
+
+
+def _stems(tag: str) -> set[str]:
+    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in tag.split()}
 
 
 def merge_tags(*groups: Sequence[str], tags_max: int = 5) -> list[str]:
@@ -905,7 +666,8 @@ def merge_tags(*groups: Sequence[str], tags_max: int = 5) -> list[str]:
     for group in groups:
         for t in group:
             n = normalize_tag(t)
-            if n and n not in out:
+            # skip repeats and tags whose words all appear in one chosen tag ("ai" after "ai agents")
+            if n and not any(_stems(n) <= _stems(o) for o in out):
                 out.append(n)
             if len(out) >= tags_max:
                 return out
@@ -925,7 +687,7 @@ def make_tags(
 ) -> list[str]:
     """3-5 tags: topic labels (upstream ``topics`` first, then zero-shot) and keyphrases."""
     cfg = config or TagConfig()
-    labels = list(topics)[: cfg.max_topic_labels]
+    labels = [topic_tag(t) for t in topics][: cfg.max_topic_labels]
     if len(labels) < cfg.max_topic_labels:
         zs = label_index.classify(title, text, k=cfg.max_topic_labels, threshold=cfg.label_threshold)
         labels += [z for z in zs if z not in labels][: cfg.max_topic_labels - len(labels)]

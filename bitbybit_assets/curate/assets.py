@@ -1,0 +1,154 @@
+"""Curate assets: article_embeddings (cached sentence embeddings) -> scored_articles (scores, story
+clusters, the day's picks). Thin wiring: the work is in the pure modules of this package.
+
+Both run on the GPU task in production (tags read by the run launcher); on a CPU they use the
+OpenVINO bf16 path where the CPU supports it.
+"""
+
+from datetime import timedelta
+
+import dagster as dg
+import polars as pl
+
+from bitbybit_assets.curate.config import curate_config
+from bitbybit_assets.curate.embedding_cache import embedding_rows, vector_map
+from bitbybit_assets.curate.pipeline import HISTORY_COLUMNS, curate_days
+from bitbybit_assets.curate.report import decision_counts, picks, picks_markdown, selected_per_day
+from bitbybit_assets.curate.scoring import build_prototypes
+from bitbybit_assets.curate.text import with_text
+from bitbybit_assets.partitions import daily_partitions, days_in_context
+from bitbybit_assets.schemas import ARTICLE_EMBEDDINGS, SCORED_ARTICLES, conform
+from resources.embeddings import EmbeddingModel
+from resources.lakehouse import Lakehouse
+
+GROUP = "curate"
+# Read by the production run launcher: put these steps on the GPU task (ECS overrides as a hint).
+GPU_OP_TAGS = {"bitbybit/compute": "gpu", "ecs/cpu": "4096", "ecs/memory": "16384"}
+GPU_TAGS = {"compute": "gpu"}
+EMBEDDINGS_TABLE = "article_embeddings"
+SCORED_TABLE = "scored_articles"
+
+
+def _known_embeddings(lakehouse: Lakehouse, hashes: list[str], model: str, start, end) -> pl.DataFrame:
+    """Stored embeddings of ``hashes`` for ``model`` from days ``start..end`` (any of them)."""
+    if not hashes:
+        return pl.DataFrame()
+    scan = lakehouse.scan_days(EMBEDDINGS_TABLE, start, end)
+    if scan is None:
+        return pl.DataFrame()
+    return (
+        scan.filter(pl.col("text_hash").is_in(hashes) & (pl.col("model") == model))
+        .select("text_hash", "model", "embedding")
+        .collect()
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"delta", "polars", "pytorch"},
+    tags=GPU_TAGS,
+    op_tags=GPU_OP_TAGS,
+    ins={"filtered_articles": dg.AssetIn()},
+    description=(
+        "One sentence embedding per distinct article text and model (key: text_hash + model). "
+        "Texts already embedded on any earlier or the same day are copied, never re-encoded."
+    ),
+)
+def article_embeddings(
+    context: dg.AssetExecutionContext,
+    filtered_articles: pl.DataFrame,
+    embeddings: EmbeddingModel,
+    lakehouse: Lakehouse,
+) -> pl.DataFrame:
+    cfg = curate_config()
+    days = days_in_context(context)
+    if filtered_articles.is_empty():
+        context.add_output_metadata({"texts": 0, "encoded": 0})
+        return conform(pl.DataFrame(), ARTICLE_EMBEDDINGS).clear()
+    texts = with_text(filtered_articles, cfg.embeddings.max_chars)
+    hashes = texts["text_hash"].unique().to_list()
+    start = days[0] - timedelta(days=cfg.embeddings.cache_lookback_days)
+    known = _known_embeddings(lakehouse, hashes, embeddings.model_id, start, days[-1])
+    encoder = embeddings.encoder()
+    rows, n_encoded = embedding_rows(texts, known, encoder.encode, embeddings.model_id)
+    meta = {
+        "model": embeddings.model_id,
+        "texts": rows.height,
+        "re_used": rows.height - n_encoded,
+        "encoded": n_encoded,
+    }
+    if n_encoded:
+        meta.update({f"encoder_{k}": v for k, v in encoder.info().items() if k != "model"})
+    context.add_output_metadata(meta)
+    return rows
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"delta", "polars"},
+    tags=GPU_TAGS,
+    op_tags=GPU_OP_TAGS,
+    ins={"filtered_articles": dg.AssetIn(), "article_embeddings": dg.AssetIn()},
+    description=(
+        "Every filtered article with ad flag, quality / relevance scores, content type, topics, "
+        "same-story cluster (rolling window), previously-sent memory, rank and the day's picks, "
+        "each with the reason it was or was not selected."
+    ),
+)
+def scored_articles(
+    context: dg.AssetExecutionContext,
+    filtered_articles: pl.DataFrame,
+    article_embeddings: pl.DataFrame,
+    embeddings: EmbeddingModel,
+    lakehouse: Lakehouse,
+) -> pl.DataFrame:
+    cfg = curate_config()
+    days = days_in_context(context)
+    first = days[0]
+    window_start = first - timedelta(days=cfg.curation.cluster_window_days)
+    window_end = first - timedelta(days=1)
+    history = pl.DataFrame()
+    vectors = vector_map(article_embeddings, embeddings.model_id)
+    if cfg.curation.cluster_window_days > 0:
+        history = lakehouse.read_days(SCORED_TABLE, window_start, window_end, HISTORY_COLUMNS)
+        if not history.is_empty():
+            hashes = history["text_hash"].drop_nulls().unique().to_list()
+            old = _known_embeddings(lakehouse, hashes, embeddings.model_id, window_start, window_end)
+            vectors = {**vector_map(old), **vectors}
+    protos = build_prototypes(cfg.topics, embeddings.encode)
+    scored = curate_days(filtered_articles, vectors, history, protos, cfg)
+    scored = conform(scored, SCORED_ARTICLES)
+
+    table = picks(scored)
+    context.add_output_metadata(
+        {
+            "picks": dg.MetadataValue.md(picks_markdown(scored)),
+            "picks_table": dg.MetadataValue.table(
+                records=[
+                    dg.TableRecord({k: (str(v) if k == "partition_date" else v) for k, v in r.items()})
+                    for r in table.iter_rows(named=True)
+                ],
+                schema=dg.TableSchema(
+                    columns=[
+                        dg.TableColumn("partition_date", "string"),
+                        dg.TableColumn("rank", "int"),
+                        dg.TableColumn("title", "string"),
+                        dg.TableColumn("feed_name", "string"),
+                        dg.TableColumn("final_score", "float"),
+                        dg.TableColumn("tech_relevance_score", "float"),
+                        dg.TableColumn("quality_score", "float"),
+                        dg.TableColumn("content_type", "string"),
+                        dg.TableColumn("cluster_size", "int"),
+                    ]
+                ),
+            ),
+            "selected_per_day": selected_per_day(scored),
+            "history_rows": history.height,
+            **decision_counts(scored),
+        }
+    )
+    return scored

@@ -1,0 +1,234 @@
+"""Same-story clustering over embeddings plus title-token overlap, across a rolling window of days.
+
+New rows join each other and the clusters of earlier days (whose ids never change). Two rows are the
+same story when their embeddings are very close, or close and their titles share most tokens, or
+they are the same article (same canonical URL / ``duplicate_of``). Merges go strongest-first and a
+merge must keep the average similarity between the two groups above ``cluster_linkage`` so loose
+chains (A~B, B~C, A!~C) do not snowball; two clusters of earlier days are never merged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bitbybit_assets.curate.config import CurationSettings
+
+_STOP_WORDS = """a an the and or of to in on for with by at from as is are was were be been it its this that these
+    those into over after before about than then how why what who when where which new now your our
+    you we i my me us their they he she his her not no yes can will just more most via vs all has have
+    had do does did get gets up out off one two s"""
+_STOP = frozenset(_STOP_WORDS.split())
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9.$%+&-]*[A-Za-z0-9%]|[A-Za-z0-9]")
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
+def _stem(w: str) -> str:
+    if len(w) > 5 and w.endswith("ing"):
+        return w[:-3]
+    if len(w) > 4 and w.endswith("ed"):
+        return w[:-2]
+    if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
+        return w[:-1]
+    return w
+
+
+def title_tokens(title: str | None) -> dict[str, bool]:
+    """Title tokens -> "looks like a name" (capitalised, has a digit, or a CJK bigram).
+
+    Latin words are lower-cased, stemmed crudely (plural s, -ed, -ing) and stop words dropped; CJK
+    runs become character bigrams.
+    """
+    text = (title or "").replace("’", "'")
+    text = re.sub(r"'s\b", "", text)
+    out: dict[str, bool] = {}
+    for raw in _WORD.findall(text):
+        named = raw[0].isupper() or any(ch.isdigit() for ch in raw)
+        low = raw.lower().rstrip(".")
+        # "open-weights" and "open weights" are the same words; "gpt-5" stays one token
+        parts = low.split("-") if "-" in low and not any(ch.isdigit() for ch in low) else [low]
+        for part in parts:
+            if part in _STOP or (len(part) < 2 and not part.isdigit()):
+                continue
+            tok = _stem(part)
+            out[tok] = out.get(tok, False) or named
+    for run in _CJK.findall(text):
+        grams = [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
+        for g in grams:
+            out[g] = True
+    return out
+
+
+def cjk_share(title: str | None) -> float:
+    """Share of the title's letters that are CJK characters."""
+    text = title or ""
+    letters = sum(ch.isalpha() for ch in text)
+    return sum(len(r) for r in _CJK.findall(text)) / letters if letters else 0.0
+
+
+def overlap(a: set[str] | dict[str, bool], b: set[str] | dict[str, bool]) -> float:
+    """Overlap coefficient |a & b| / min(|a|, |b|) (0 when either side has under 2 tokens)."""
+    if len(a) < 2 or len(b) < 2:
+        return 0.0
+    return len(set(a) & set(b)) / min(len(a), len(b))
+
+
+@dataclass
+class ClusterRows:
+    """The rows to cluster: earlier days first (with their cluster ids), then the new rows."""
+
+    keys: Sequence[str]  # entry_key per row
+    titles: Sequence[str | None]
+    emb: np.ndarray  # (n, dim), L2-normalised
+    history_cluster: Sequence[str | None]  # cluster id for earlier rows, None for new rows
+    same_article: Sequence[str | None]  # e.g. article_id: equal non-null values are the same article
+    duplicate_of: Sequence[str | None]  # entry_key of the kept copy (url duplicates)
+
+
+class TitleEvidence:
+    """Pair test: embedding similarity backed by shared rare title tokens (IDF over the window).
+
+    * Latin titles: the same story when cosine >= ``cluster_threshold``, or when they share a rare
+      name-like title token (capitalised or with a digit in both) or two rare tokens, cosine >= ``cluster_min_similarity`` and cosine + IDF-weighted title overlap
+      >= ``cluster_min_evidence`` (strong wording overlap makes up for a weaker embedding match);
+      a link to an earlier day needs ``cluster_min_evidence_cross_day`` (follow-ups are new stories).
+    * CJK titles (the English model embeds them poorly): ``cluster_min_shared_cjk`` shared rare
+      tokens / character bigrams and an
+      IDF-weighted overlap >= ``cluster_min_title_overlap_cjk``, whatever the cosine.
+    """
+
+    def __init__(self, titles: Sequence[str | None], tokens: list[dict[str, bool]], cfg: CurationSettings):
+        self.cfg = cfg
+        self.tokens = tokens
+        df: Counter[str] = Counter()
+        for toks in {frozenset(t) for t in tokens}:  # distinct titles: syndicated copies count once
+            df.update(toks)
+        n_docs = max(1, len({frozenset(t) for t in tokens}))
+        self.df = df
+        self.idf = {t: math.log((n_docs + 1) / (c + 0.5)) for t, c in df.items()}
+        self.cjk = [cjk_share(t) >= 0.3 for t in titles]
+        self.weight = [sum(self.idf[t] for t in toks) for toks in tokens]
+
+    def same_story(self, i: int, j: int, cosine: float, same_day: bool = True) -> bool:
+        cfg = self.cfg
+        cjk = self.cjk[i] or self.cjk[j]
+        if not cjk and cosine >= cfg.cluster_threshold:
+            return True
+        a, b = self.tokens[i], self.tokens[j]
+        shared = a.keys() & b.keys()
+        if not shared:
+            return False
+        rare = [t for t in shared if self.df[t] <= cfg.cluster_rare_df]
+        denom = min(self.weight[i], self.weight[j])
+        w = sum(self.idf[t] for t in shared) / denom if denom > 0 else 0.0
+        if cjk:
+            return len(rare) >= cfg.cluster_min_shared_cjk and w >= cfg.cluster_min_title_overlap_cjk
+        named = [t for t in rare if a[t] and b[t]]
+        if cosine < cfg.cluster_min_similarity or not (named or len(rare) >= 2):
+            return False
+        need = cfg.cluster_min_evidence if same_day else cfg.cluster_min_evidence_cross_day
+        return cosine + w >= need
+
+
+def new_cluster_id(seed_key: str) -> str:
+    return "c" + hashlib.sha256(seed_key.encode()).hexdigest()[:15]
+
+
+def assign_clusters(rows: ClusterRows, cfg: CurationSettings) -> list[str]:
+    """Cluster id per row. Earlier rows keep theirs; new rows join them or form new clusters."""
+    n = len(rows.keys)
+    if n == 0:
+        return []
+    is_new = np.array([c is None for c in rows.history_cluster])
+    sim = rows.emb @ rows.emb.T if rows.emb.shape[0] else np.zeros((n, n))
+    tokens = [title_tokens(t) for t in rows.titles]
+
+    parent = list(range(n))
+    members: dict[int, list[int]] = {i: [i] for i in range(n)}
+    hist_of: dict[int, str | None] = {i: rows.history_cluster[i] for i in range(n)}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(a: int, b: int, forced: bool) -> None:
+        ra, rb = find(a), find(b)
+        if ra == rb:
+            return
+        ha, hb = hist_of[ra], hist_of[rb]
+        if ha is not None and hb is not None and ha != hb:
+            return
+        if not forced:
+            block = sim[np.ix_(members[ra], members[rb])]
+            if float(block.mean()) < cfg.cluster_linkage:
+                return
+        if len(members[ra]) < len(members[rb]):
+            ra, rb = rb, ra
+        parent[rb] = ra
+        members[ra].extend(members.pop(rb))
+        hist_of[ra] = ha if ha is not None else hb
+
+    # earlier clusters are fixed groups
+    first_of: dict[str, int] = {}
+    for i in range(n):
+        c = rows.history_cluster[i]
+        if c is not None:
+            if c in first_of:
+                union(first_of[c], i, forced=True)
+            else:
+                first_of[c] = i
+
+    # forced links: same article / url duplicates
+    key_index = {k: i for i, k in enumerate(rows.keys)}
+    by_article: dict[str, int] = {}
+    for i in range(n):
+        art = rows.same_article[i]
+        if art:
+            if art in by_article and (is_new[i] or is_new[by_article[art]]):
+                union(by_article[art], i, forced=True)
+            by_article.setdefault(art, i)
+        dup = rows.duplicate_of[i]
+        if dup and dup in key_index and is_new[i]:
+            union(key_index[dup], i, forced=True)
+
+    # candidate edges touching at least one new row, strongest first
+    evidence = TitleEvidence(rows.titles, tokens, cfg)
+    by_rare: dict[str, list[int]] = {}
+    for j, toks in enumerate(tokens):
+        for t in toks:
+            if evidence.df[t] <= cfg.cluster_rare_df:
+                by_rare.setdefault(t, []).append(j)
+    edges: list[tuple[float, int, int]] = []
+    for i in np.flatnonzero(is_new):
+        i = int(i)
+        cand = set(np.flatnonzero(sim[i] >= cfg.cluster_threshold).tolist())
+        for t in tokens[i]:
+            cand.update(by_rare.get(t, ()))
+        for j in cand:
+            if j == i or (is_new[j] and j < i):
+                continue
+            s = float(sim[i, j])
+            if evidence.same_story(i, j, s, same_day=bool(is_new[j])):
+                edges.append((s, i, j))
+    edges.sort(key=lambda e: -e[0])
+    for _, i, j in edges:
+        union(i, j, forced=False)
+
+    ids: list[str] = []
+    root_id: dict[int, str] = {}
+    for i in range(n):
+        r = find(i)
+        if r not in root_id:
+            h = hist_of[r]
+            seed = min(rows.keys[m] for m in members[r])
+            root_id[r] = h if h is not None else new_cluster_id(seed)
+        ids.append(root_id[r] if is_new[i] else str(rows.history_cluster[i]))
+    return ids

@@ -1,0 +1,65 @@
+"""article_embeddings rows for a set of texts, re-using stored vectors (encode only unknown texts)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import polars as pl
+
+from bitbybit_assets.schemas import ARTICLE_EMBEDDINGS, conform
+
+log = logging.getLogger(__name__)
+
+Encode = Callable[[Sequence[str]], np.ndarray]
+
+
+def embedding_rows(
+    texts: pl.DataFrame, known: pl.DataFrame | None, encode: Encode, model: str
+) -> tuple[pl.DataFrame, int]:
+    """ARTICLE_EMBEDDINGS rows, one per (partition_date, text_hash) of ``texts``.
+
+    ``texts`` has ``partition_date``, ``text_hash`` and ``embed_text``; ``known`` holds stored
+    rows (any days, any models). Returns the rows and how many texts were actually encoded.
+    """
+    uniq = texts.select("partition_date", "text_hash", "embed_text").unique(
+        subset=["partition_date", "text_hash"], maintain_order=True
+    )
+    cache: dict[str, list[float]] = {}
+    if known is not None and not known.is_empty():
+        k = known.filter(pl.col("model") == model).unique(subset=["text_hash"], keep="last")
+        cache = dict(zip(k["text_hash"].to_list(), k["embedding"].to_list(), strict=True))
+    todo = uniq.filter(~pl.col("text_hash").is_in(list(cache.keys()))).unique(
+        subset=["text_hash"], maintain_order=True
+    )
+    if todo.height:
+        vecs = encode(todo["embed_text"].to_list())
+        for h, v in zip(todo["text_hash"].to_list(), vecs, strict=True):
+            cache[h] = np.asarray(v, dtype=np.float32).tolist()
+    log.info(
+        "embeddings: %d texts, %d re-used, %d encoded", uniq.height, uniq.height - todo.height, todo.height
+    )
+    embs = [cache[h] for h in uniq["text_hash"].to_list()]
+    out = pl.DataFrame(
+        {
+            "partition_date": uniq["partition_date"],
+            "text_hash": uniq["text_hash"],
+            "model": [model] * uniq.height,
+            "dim": [len(e) for e in embs],
+            "embedding": pl.Series("embedding", embs, dtype=pl.List(pl.Float32)),
+        }
+    )
+    return conform(out, ARTICLE_EMBEDDINGS), todo.height
+
+
+def vector_map(rows: pl.DataFrame, model: str | None = None) -> dict[str, np.ndarray]:
+    """text_hash -> float32 vector from article_embeddings rows (optionally one model only)."""
+    if rows is None or rows.is_empty():
+        return {}
+    if model is not None:
+        rows = rows.filter(pl.col("model") == model)
+    return {
+        h: np.asarray(e, dtype=np.float32)
+        for h, e in zip(rows["text_hash"].to_list(), rows["embedding"].to_list(), strict=True)
+    }

@@ -1,0 +1,298 @@
+"""filtered_articles -> scored_articles for one or more days (pure: no Dagster, no I/O).
+
+Days are processed in order; each day sees the earlier days of the run plus the stored history
+(``scored_articles`` of the ``cluster_window_days`` before it) for clustering and "already sent".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import date, timedelta
+
+import numpy as np
+import polars as pl
+
+from bitbybit_assets.curate import ads as ads_mod
+from bitbybit_assets.curate.clustering import ClusterRows, assign_clusters
+from bitbybit_assets.curate.config import CurateConfig
+from bitbybit_assets.curate.scoring import (
+    KeywordScorer,
+    Prototypes,
+    content_types,
+    coverage_score,
+    final_score,
+    quality_score,
+    relevance_scores,
+    topic_labels,
+)
+from bitbybit_assets.curate.selection import Candidate, select
+from bitbybit_assets.curate.text import with_text
+from bitbybit_assets.schemas import SCORED_ARTICLES, conform
+
+log = logging.getLogger(__name__)
+
+# Columns of earlier scored_articles days that curation reads back.
+HISTORY_COLUMNS = [
+    "partition_date",
+    "entry_key",
+    "article_id",
+    "feed_name",
+    "title",
+    "url",
+    "text_hash",
+    "cluster_id",
+    "selected",
+    "passed_filter",
+    "feed_trust",
+]
+
+
+def _vectors(hashes: list[str], vectors: Mapping[str, np.ndarray], dim: int) -> np.ndarray:
+    if not hashes:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.stack([np.asarray(vectors[h], dtype=np.float32) for h in hashes])
+
+
+def _dim(vectors: Mapping[str, np.ndarray]) -> int:
+    for v in vectors.values():
+        return int(np.asarray(v).shape[-1])
+    return 1
+
+
+def curate_days(
+    filtered: pl.DataFrame,
+    vectors: Mapping[str, np.ndarray],
+    history: pl.DataFrame | None,
+    protos: Prototypes,
+    config: CurateConfig,
+) -> pl.DataFrame:
+    """scored_articles for every day in ``filtered``.
+
+    ``vectors`` maps text_hash -> embedding for every row of ``filtered`` and of ``history``
+    (history rows without a vector are left out of clustering, with a warning).
+    """
+    cfg = config.curation
+    if filtered.is_empty():
+        return conform(pl.DataFrame(), SCORED_ARTICLES).clear()
+    rows = with_text(filtered, config.embeddings.max_chars)
+    dim = _dim(vectors)
+    hist = _history_frame(history)
+    out: list[pl.DataFrame] = []
+    for day in sorted(rows["partition_date"].unique().to_list()):
+        day_rows = rows.filter(pl.col("partition_date") == day)
+        start = day - timedelta(days=cfg.cluster_window_days)
+        window = hist.filter((pl.col("partition_date") >= start) & (pl.col("partition_date") < day))
+        missing = window.filter(~pl.col("text_hash").is_in(list(vectors.keys())))
+        if missing.height:
+            log.warning("%d history rows have no stored embedding; left out of clustering", missing.height)
+            window = window.filter(pl.col("text_hash").is_in(list(vectors.keys())))
+        scored = score_day(day, day_rows, window, vectors, dim, protos, config)
+        out.append(scored)
+        hist = pl.concat([hist, _history_frame(scored)], how="vertical_relaxed")
+    return pl.concat(out, how="vertical_relaxed")
+
+
+def _history_frame(df: pl.DataFrame | None) -> pl.DataFrame:
+    schema = {c: SCORED_ARTICLES[c] for c in HISTORY_COLUMNS}
+    if df is None or df.is_empty() or not set(HISTORY_COLUMNS) <= set(df.columns):
+        return pl.DataFrame(schema=schema)
+    return conform(df, schema)
+
+
+def score_day(
+    day: date,
+    day_rows: pl.DataFrame,
+    window: pl.DataFrame,
+    vectors: Mapping[str, np.ndarray],
+    dim: int,
+    protos: Prototypes,
+    config: CurateConfig,
+) -> pl.DataFrame:
+    """Score, cluster and select one day (``day_rows`` already carry ``text_hash``)."""
+    cfg = config.curation
+    n = day_rows.height
+    emb = _vectors(day_rows["text_hash"].to_list(), vectors, dim)
+    hemb = _vectors(window["text_hash"].to_list(), vectors, dim)
+    titles = day_rows["title"].to_list()
+    cats = day_rows["categories"].to_list() if "categories" in day_rows.columns else [None] * n
+    texts = day_rows["clean_text"].to_list() if "clean_text" in day_rows.columns else [None] * n
+    feeds = day_rows["feed_name"].to_list()
+    trust = day_rows["feed_trust"].to_list()
+    words = day_rows["word_count"].to_list()
+    passed = [bool(p) for p in day_rows["passed_filter"].fill_null(False).to_list()]
+    keys = day_rows["entry_key"].to_list()
+
+    # --- clusters over window + day
+    crow = ClusterRows(
+        keys=window["entry_key"].to_list() + keys,
+        titles=window["title"].to_list() + titles,
+        emb=np.concatenate([hemb, emb]) if hemb.shape[0] else emb,
+        history_cluster=window["cluster_id"].to_list() + [None] * n,
+        same_article=window["article_id"].to_list() + day_rows["article_id"].to_list(),
+        duplicate_of=[None] * window.height + day_rows["duplicate_of"].to_list(),
+    )
+    cluster_all = assign_clusters(crow, cfg)
+    cluster = cluster_all[window.height :]
+
+    # --- ads
+    mscore, mproto = ads_mod.model_scores(emb, protos.ad, protos.editorial, cfg.ads)
+    ad_dec = []
+    for i in range(n):
+        hits = ads_mod.rule_signals(titles[i], cats[i], texts[i], cfg.ads)
+        proto = protos.ad_sentences[int(mproto[i])] if protos.ad_sentences else ""
+        ad_dec.append(ads_mod.combine(hits, float(mscore[i]), f"model: close to '{proto}'", cfg.ad_cutoff()))
+
+    # --- relevance, quality, type, topics
+    rel, sims = relevance_scores(emb, protos, cfg)
+    kw = KeywordScorer(config.topics)
+    prior = config.topics.category_prior
+    fcat = day_rows["feed_category"].to_list() if "feed_category" in day_rows.columns else [None] * n
+    rel = np.array(
+        [
+            min(
+                10.0, max(0.0, float(rel[i]) + kw.points(titles[i], texts[i]) + prior.get(fcat[i] or "", 0.0))
+            )
+            for i in range(n)
+        ]
+    )
+    topics = topic_labels(sims, protos.topic_names, cfg)
+    qual = [quality_score(titles[i], words[i], trust[i], cfg) for i in range(n)]
+    ctype = content_types(titles, emb, protos)
+
+    # --- cluster facts over the window
+    w_dates = window["partition_date"].to_list()
+    w_sent = window["selected"].fill_null(False).to_list()
+    members: dict[str, list[dict]] = {}
+    for j in range(window.height):
+        members.setdefault(cluster_all[j], []).append(
+            {
+                "day": w_dates[j],
+                "feed_name": window["feed_name"][j],
+                "title": window["title"][j],
+                "url": window["url"][j],
+                "key": window["entry_key"][j],
+                "sent": bool(w_sent[j]),
+            }
+        )
+    urls = day_rows["url"].to_list()
+    for i in range(n):
+        members.setdefault(cluster[i], []).append(
+            {
+                "day": day,
+                "feed_name": feeds[i],
+                "title": titles[i],
+                "url": urls[i],
+                "key": keys[i],
+                "sent": False,
+            }
+        )
+
+    # story relevance: the best of the day's rows of the cluster (relevance follows the story)
+    story_rel: dict[str, float] = {}
+    for i in range(n):
+        if passed[i] and not ad_dec[i].is_advertisement:
+            story_rel[cluster[i]] = max(story_rel.get(cluster[i], 0.0), float(rel[i]))
+
+    # canonical per cluster among the day's rows: eligible first, then the most trusted source,
+    # then text over title-only, then the richer text, then feed order
+    def canon_key(i: int) -> tuple:
+        t = trust[i] if trust[i] is not None else 0.5
+        title_only = (words[i] or 0) == 0
+        return (
+            not passed[i],
+            ad_dec[i].is_advertisement,
+            -round(t, 2),
+            title_only,
+            -(words[i] or 0),
+            -rel[i],
+            i,
+        )
+
+    canon: dict[str, int] = {}
+    order = sorted(range(n), key=canon_key)
+    preference = {i: k for k, i in enumerate(order)}
+    for i in order:
+        canon.setdefault(cluster[i], i)
+
+    size, sent_on, first_day, n_feeds = {}, {}, {}, {}
+    for cid, mem in members.items():
+        size[cid] = len(mem)
+        sent = sorted(m["day"] for m in mem if m["sent"])
+        sent_on[cid] = sent[0].isoformat() if sent else None
+        first_day[cid] = min(m["day"] for m in mem)
+        n_feeds[cid] = len({m["feed_name"] for m in mem})
+
+    final = []
+    for i in range(n):
+        cid = cluster[i]
+        stale = (day - first_day[cid]).days
+        r = max(float(rel[i]), story_rel.get(cid, 0.0))
+        final.append(
+            final_score(r, qual[i], coverage_score(n_feeds[cid]), ctype[i], ad_dec[i].ad_score, stale, cfg)
+        )
+
+    domains = day_rows["domain"].to_list() if "domain" in day_rows.columns else [None] * n
+    cap_domain = set(cfg.cap_by_domain_categories)
+    cands = [
+        Candidate(
+            key=keys[i],
+            feed_name=feeds[i],
+            title=titles[i],
+            final_score=final[i],
+            quality_score=qual[i],
+            relevance_score=max(float(rel[i]), story_rel.get(cluster[i], 0.0)),
+            passed_filter=passed[i],
+            filter_reason=day_rows["filter_reason"][i],
+            is_advertisement=ad_dec[i].is_advertisement,
+            is_canonical=canon[cluster[i]] == i,
+            canonical_title=titles[canon[cluster[i]]],
+            previously_sent_on=sent_on[cluster[i]],
+            cap_key=domains[i] if fcat[i] in cap_domain and domains[i] else feeds[i],
+            cluster_id=cluster[i],
+            preference=preference[i],
+            first_seen_on=(
+                first_day[cluster[i]].isoformat()
+                if (day - first_day[cluster[i]]).days > cfg.max_story_age_days
+                else None
+            ),
+        )
+        for i in range(n)
+    ]
+    sel = select(cands, emb, cfg)
+    canon.update(sel.representative)  # a row picked in place of a capped canonical represents the story
+
+    also = []
+    for i in range(n):
+        cid = cluster[i]
+        others = []
+        if canon[cid] == i:
+            seen = set()
+            for m in members[cid]:
+                ident = (m["feed_name"], m["url"])
+                if m["key"] == keys[i] or ident in seen:
+                    continue
+                seen.add(ident)
+                others.append({"feed_name": m["feed_name"], "title": m["title"], "url": m["url"]})
+        also.append(others)
+
+    out = day_rows.drop("embed_text").with_columns(
+        pl.Series("is_advertisement", [d.is_advertisement for d in ad_dec], dtype=pl.Boolean),
+        pl.Series("ad_score", [d.ad_score for d in ad_dec], dtype=pl.Float64),
+        pl.Series("ad_reason", [d.ad_reason for d in ad_dec], dtype=pl.String),
+        pl.Series("quality_score", [round(q, 2) for q in qual], dtype=pl.Float64),
+        pl.Series("tech_relevance_score", [round(float(r), 2) for r in rel], dtype=pl.Float64),
+        pl.Series("content_type", ctype, dtype=pl.String),
+        pl.Series("topics", topics, dtype=pl.List(pl.String)),
+        pl.Series("cluster_id", cluster, dtype=pl.String),
+        pl.Series("cluster_size", [size[c] for c in cluster], dtype=pl.Int32),
+        pl.Series("is_canonical", [canon[cluster[i]] == i for i in range(n)], dtype=pl.Boolean),
+        pl.Series("canonical_entry_key", [keys[canon[c]] for c in cluster], dtype=pl.String),
+        pl.Series("also_covered_by", also, dtype=SCORED_ARTICLES["also_covered_by"]),
+        pl.Series("previously_sent", [sent_on[c] is not None for c in cluster], dtype=pl.Boolean),
+        pl.Series("final_score", [round(f, 4) for f in final], dtype=pl.Float64),
+        pl.Series("rank", sel.rank, dtype=pl.Int32),
+        pl.Series("selected", sel.selected, dtype=pl.Boolean),
+        pl.Series("selection_reason", sel.reason, dtype=pl.String),
+    )
+    return conform(out, SCORED_ARTICLES)

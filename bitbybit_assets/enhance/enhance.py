@@ -1,0 +1,340 @@
+"""Enhance the day's picks: summary, tags, preview, reading time — by LLM or offline.
+
+Per article the result records which path produced it (``summary_source``): ``llm`` (answered in
+this run), ``llm_cache`` (an earlier answer for the same content, prompt version and model),
+``offline`` (no endpoint configured, or the budget cap was reached) or ``offline_fallback`` (the
+endpoint kept failing). Previews and reading times are always computed locally from the lead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+import re
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Protocol
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from bitbybit_assets.enhance import offline, prompts
+from bitbybit_assets.schemas import ENHANCED_ARTICLES
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("llm", "llm_cache", "offline", "offline_fallback")
+PURPOSE = "article_summaries"
+
+
+class EnhancementSettings(BaseModel):
+    """The ``enhancement`` section of production.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary_max_words: int = Field(60, ge=10)
+    summary_sentences: int = Field(3, ge=1)
+    tags_min: int = Field(3, ge=1)
+    tags_max: int = Field(5, ge=1)
+    preview_max_chars: int = Field(280, ge=40)
+    words_per_minute: int = Field(230, ge=50)
+    use_embeddings: bool = True  # MiniLM for the offline path; False = TF-IDF / keyword rules only
+    max_topic_labels: int = Field(2, ge=0)
+    topic_label_threshold: float = 0.3
+    # label -> description used for zero-shot tagging; empty = built-in labels
+    topic_labels: dict[str, str] = {}
+
+
+def load_enhancement_settings() -> EnhancementSettings:
+    from bitbybit_assets.settings import load_settings
+
+    return EnhancementSettings.model_validate(load_settings().enhancement)
+
+
+class LLMSessionLike(Protocol):
+    """What enhancement needs from ``resources.llm.LLMSession``."""
+
+    model: str
+    config: Any
+
+    def key(self, content_hash: str) -> str: ...
+    def cache_get(self, key: str, *, purpose: str, partition_date: date, item_count: int = 1) -> Any: ...
+    def cache_put(self, key: str, value: Any, *, purpose: str, partition_date: date) -> None: ...
+    def complete_json(self, **kwargs: Any) -> Any: ...
+
+
+@dataclass
+class Prepared:
+    """One pick with the text the enhancers read."""
+
+    row: dict
+    title: str
+    text: str
+    source: str
+    domain: str | None
+
+
+def _plain(value: Any) -> str:
+    """Model output as one line of plain text (tags and markdown stripped)."""
+    text = html.unescape(str(value or ""))
+    text = re.sub(r"<[^>]*>", " ", text)
+    text = re.sub(r"[*_`#]+", "", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def fit_summary(text: str, *, max_words: int, max_sentences: int) -> str:
+    """At most ``max_sentences`` sentences and ``max_words`` words, cut at a sentence end when possible."""
+    sentences = offline.split_sentences(_plain(text))[:max_sentences]
+    out: list[str] = []
+    for s in sentences:
+        if offline.word_count(" ".join(out + [s])) > max_words:
+            break
+        out.append(s)
+    if not out and sentences:
+        return offline.truncate_words(sentences[0], max_words)
+    return " ".join(out)
+
+
+def content_hash(p: Prepared, max_chars: int) -> str:
+    """Hash of exactly what the prompt shows of an article."""
+    payload = "\x1f".join([p.title, p.source, p.text[:max_chars]])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class Enhancer:
+    """Offline enhancement with an encoder and the topic label vectors built once."""
+
+    def __init__(self, settings: EnhancementSettings, encode: offline.Encoder | None = None):
+        self.settings = settings
+        self.encode = encode
+        labels = (
+            {
+                k: (v, tuple(w.lower() for w in re.findall(r"[A-Za-z][\w-]+", v)))
+                for k, v in settings.topic_labels.items()
+            }
+            if settings.topic_labels
+            else offline.DEFAULT_TOPIC_LABELS
+        )
+        self.label_index = offline.LabelIndex(labels, encode)
+        self.tag_config = offline.TagConfig(
+            tags_min=settings.tags_min,
+            tags_max=settings.tags_max,
+            max_topic_labels=settings.max_topic_labels,
+            label_threshold=settings.topic_label_threshold if encode is not None else 0.0,
+            labels=labels,
+        )
+
+    def summary(self, p: Prepared) -> str:
+        s = self.settings
+        return offline.compose_summary(
+            p.title,
+            p.text,
+            source=p.source,
+            domain=p.domain,
+            encode=self.encode,
+            max_sentences=s.summary_sentences,
+            max_words=s.summary_max_words,
+        )
+
+    def tags(self, p: Prepared, extra: Sequence[str] = ()) -> list[str]:
+        base = offline.make_tags(
+            p.title,
+            p.text,
+            topics=[t for t in (p.row.get("topics") or []) if t],
+            content_type=p.row.get("content_type"),
+            source=p.source,
+            label_index=self.label_index,
+            encode=self.encode,
+            config=self.tag_config,
+        )
+        if not extra:
+            return base
+        merged = offline.merge_tags(extra, base, tags_max=self.settings.tags_max)
+        return merged
+
+    def preview(self, p: Prepared) -> str:
+        return offline.make_preview(
+            p.title, p.text, source=p.source, max_chars=self.settings.preview_max_chars
+        )
+
+
+def prepare(row: dict) -> Prepared:
+    title = offline.normalize_ws(row.get("title") or "").replace("\n", " ") or "Untitled"
+    text = offline.article_text(row.get("content_html"), row.get("summary_html"), row.get("clean_text"))
+    domain = (row.get("domain") or "").removeprefix("www.") or None
+    return Prepared(
+        row=row,
+        title=title,
+        text=text,
+        source=offline.source_label(row.get("feed_name"), domain),
+        domain=domain,
+    )
+
+
+# ---------------------------------------------------------------- LLM path
+
+
+def _llm_answers(
+    items: list[Prepared],
+    session: LLMSessionLike,
+    settings: EnhancementSettings,
+) -> tuple[dict[str, tuple[str, list[str], str]], set[str]]:
+    """entry_key -> (summary, tags, source) for the articles the LLM (or its cache) answered, and
+    the entry_keys left unanswered because of the budget cap."""
+    cfg = session.config
+    max_chars = int(getattr(cfg, "max_article_chars", 3000))
+    out: dict[str, tuple[str, list[str], str]] = {}
+    todo: list[tuple[Prepared, str]] = []
+    for p in items:
+        key = session.key(content_hash(p, max_chars))
+        cached = session.cache_get(key, purpose=PURPOSE, partition_date=p.row["partition_date"])
+        answer = _accept(cached, settings) if cached is not None else None
+        if answer is not None:
+            out[p.row["entry_key"]] = (*answer, "llm_cache")
+        else:
+            todo.append((p, key))
+    if not todo:
+        return out, set()
+    size = max(1, int(getattr(cfg, "batch_size", 8)))
+    batches = [todo[i : i + size] for i in range(0, len(todo), size)]
+
+    def run(batch: list[tuple[Prepared, str]]) -> tuple[list[tuple[str, tuple[str, list[str], str]]], bool]:
+        ids = [f"a{i + 1}" for i in range(len(batch))]
+        payload = [
+            {
+                "id": i,
+                "title": p.title,
+                "source": f"{p.source} ({p.domain})" if p.domain else p.source,
+                "text": p.text,
+            }
+            for i, (p, _) in zip(ids, batch, strict=True)
+        ]
+        messages = prompts.article_messages(
+            payload,
+            max_words=settings.summary_max_words,
+            tags_min=settings.tags_min,
+            tags_max=settings.tags_max,
+            max_chars=max_chars,
+        )
+
+        def validate(data: dict) -> None:
+            got = {str(a.get("id")) for a in data["articles"]}
+            missing = [i for i in ids if i not in got]
+            if missing:
+                raise ValueError(f"answer lacks ids {missing}")
+            for a in data["articles"]:
+                if a["id"] in ids and _accept(a, settings) is None:
+                    raise ValueError(f"unusable summary for id {a['id']}")
+
+        result = session.complete_json(
+            purpose=PURPOSE,
+            messages=messages,
+            schema=prompts.ARTICLE_BATCH_SCHEMA,
+            partition_date=batch[0][0].row["partition_date"],
+            item_count=len(batch),
+            validate=validate,
+        )
+        if not result.ok:
+            return [], result.status == "budget_skipped"
+        by_id = {str(a["id"]): a for a in result.data["articles"]}
+        answered = []
+        for i, (p, key) in zip(ids, batch, strict=True):
+            accepted = _accept(by_id[i], settings)
+            if accepted is None:
+                continue
+            summary, tags = accepted
+            session.cache_put(
+                key,
+                {"summary": summary, "tags": tags},
+                purpose=PURPOSE,
+                partition_date=p.row["partition_date"],
+            )
+            answered.append((p.row["entry_key"], (summary, tags, "llm")))
+        return answered, False
+
+    workers = max(1, min(int(getattr(cfg, "concurrency", 2)), len(batches)))
+    skipped: set[str] = set()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for batch, (answered, budget) in zip(batches, pool.map(run, batches), strict=True):
+            out.update(dict(answered))
+            if budget:
+                skipped.update(p.row["entry_key"] for p, _ in batch)
+    return out, skipped
+
+
+def _accept(answer: Any, settings: EnhancementSettings) -> tuple[str, list[str]] | None:
+    """Normalised (summary, tags) from one model answer, or ``None`` when unusable."""
+    if not isinstance(answer, dict):
+        return None
+    summary = fit_summary(
+        answer.get("summary") or "",
+        max_words=settings.summary_max_words,
+        max_sentences=settings.summary_sentences,
+    )
+    if offline.word_count(summary) < 5:
+        return None
+    tags = offline.merge_tags(
+        [_plain(t) for t in answer.get("tags") or [] if _plain(t)], tags_max=settings.tags_max
+    )
+    return summary, tags
+
+
+# ---------------------------------------------------------------- the table
+
+
+def select_picks(scored: pl.DataFrame) -> pl.DataFrame:
+    """The selected rows of ``scored_articles``, by day and rank."""
+    if scored.is_empty() or "selected" not in scored.columns:
+        return scored.head(0)
+    return scored.filter(pl.col("selected").fill_null(False)).sort(["partition_date", "rank"])
+
+
+def enhance_articles(
+    scored: pl.DataFrame,
+    *,
+    settings: EnhancementSettings | None = None,
+    session: LLMSessionLike | None = None,
+    encode: offline.Encoder | None = None,
+) -> pl.DataFrame:
+    """``enhanced_articles`` for the picks of ``scored`` (any number of days)."""
+    settings = settings or EnhancementSettings()
+    picks = select_picks(scored)
+    if picks.is_empty():
+        return pl.DataFrame(schema=ENHANCED_ARTICLES)
+    prepared = [prepare(r) for r in picks.iter_rows(named=True)]
+    enhancer = Enhancer(settings, encode)
+    answers, budget_skipped = (
+        _llm_answers(prepared, session, settings) if session is not None else ({}, set())
+    )
+    rows = []
+    for p in prepared:
+        r = p.row
+        answer = answers.get(r["entry_key"])
+        if answer is not None:
+            summary, llm_tags, source = answer
+            tags = enhancer.tags(p, extra=llm_tags) if len(llm_tags) < settings.tags_min else llm_tags
+            model = session.model if session is not None else None
+        else:
+            summary, tags, model = enhancer.summary(p), enhancer.tags(p), None
+            # no endpoint or over budget: the offline path by design; else the endpoint failed
+            by_design = session is None or r["entry_key"] in budget_skipped
+            source = "offline" if by_design else "offline_fallback"
+        wc = r.get("word_count")
+        wc = int(wc) if wc is not None else offline.word_count(r.get("clean_text") or "")
+        rows.append(
+            {
+                **{k: r.get(k) for k in ENHANCED_ARTICLES},
+                "title": p.title,
+                "summary": summary,
+                "summary_source": source,
+                "tags": tags[: settings.tags_max],
+                "preview": enhancer.preview(p),
+                "reading_time_minutes": offline.reading_time_minutes(wc, settings.words_per_minute),
+                "word_count": wc,
+                "llm_model": model,
+            }
+        )
+    return pl.DataFrame(rows, schema=ENHANCED_ARTICLES)

@@ -1,0 +1,71 @@
+"""Publish asset: newsletters (one per day) + output/newsletter/DATE.html and DATE.txt."""
+
+import dagster as dg
+import polars as pl
+
+from bitbybit_assets.enhance import ledger
+from bitbybit_assets.enhance.assets import close_llm_session, open_llm_session
+from bitbybit_assets.partitions import daily_partitions, days_in_context
+from bitbybit_assets.publish.newsletter import build_newsletters
+from bitbybit_assets.publish.render import load_newsletter_settings, preview_text
+from resources.lakehouse import Lakehouse
+from resources.llm import LLMResource
+
+GROUP = "publish"
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"delta", "polars", "html"},
+    ins={"enhanced_articles": dg.AssetIn()},
+    description=(
+        "One newsletter per day: subject line (+ candidates), preheader, intro, sections, inlined-CSS "
+        "HTML and plain text; also written to output/newsletter/DATE.html and DATE.txt."
+    ),
+)
+def newsletters(
+    context: dg.AssetExecutionContext,
+    enhanced_articles: pl.DataFrame,
+    llm: LLMResource,
+    lakehouse: Lakehouse,
+) -> pl.DataFrame:
+    days = days_in_context(context)
+    settings = load_newsletter_settings()
+    session = open_llm_session(context, llm, lakehouse)
+    df, results = build_newsletters(enhanced_articles, days, settings=settings, session=session)
+    totals = close_llm_session(session, lakehouse)
+    if df.height:
+        # the day's whole LLM spend (summaries of every run + this copy), from the ledger
+        df = df.with_columns(
+            pl.Series("llm_cost_usd", [round(ledger.day_cost(lakehouse, d), 6) for d in df["partition_date"]])
+        )
+    missing = sorted(set(days) - {r.day for r in results})
+    for d in missing:
+        context.log.warning(f"{d}: no enhanced articles, no newsletter")
+    meta: dict = {"newsletters": df.height, "days_without_newsletter": [str(d) for d in missing], **totals}
+    if results:
+        last = results[-1]
+        meta.update(
+            {
+                "subject": last.row["subject_line"],
+                "article_count": last.row["article_count"],
+                "html_bytes": last.row["html_bytes"],
+                "trimmed": last.row["trimmed"],
+                "copy_source": last.row["copy_source"],
+                "path": dg.MetadataValue.path(str(last.html_path)),
+                "text_path": dg.MetadataValue.path(str(last.text_path)),
+                "preview": dg.MetadataValue.md("```\n" + preview_text(last.rendered) + "\n```"),
+                "by_day": {
+                    str(r.day): {
+                        "subject": r.row["subject_line"],
+                        "articles": r.row["article_count"],
+                        "html_bytes": r.row["html_bytes"],
+                    }
+                    for r in results
+                },
+            }
+        )
+    context.add_output_metadata(meta)
+    return df

@@ -1,0 +1,127 @@
+"""Same-story clustering: crafted near-duplicates vs distinct stories, history ids, forced links."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bitbybit_assets.curate.clustering import ClusterRows, assign_clusters, title_tokens
+from bitbybit_assets.curate.config import CurationSettings
+
+CFG = CurationSettings()
+
+FILLER = [
+    "City council approves new bike lanes downtown",
+    "Local bakery wins national bread award",
+    "Storm season expected to be mild this year",
+    "Museum opens exhibition of medieval maps",
+    "Football club signs young striker from rival",
+    "New study links sleep and memory in older adults",
+    "Train operator announces timetable changes for winter",
+    "Art auction sets record for contemporary painting",
+]
+
+
+def cluster(titles, encoder, history=None, same_article=None, dup=None):
+    history = history or [None] * len(titles)
+    rows = ClusterRows(
+        keys=[f"k{i}" for i in range(len(titles))],
+        titles=titles,
+        emb=encoder.encode(titles),
+        history_cluster=history,
+        same_article=same_article or [None] * len(titles),
+        duplicate_of=dup or [None] * len(titles),
+    )
+    return assign_clusters(rows, CFG)
+
+
+def test_near_duplicates_join_and_distinct_stories_stay_apart(encoder):
+    titles = [
+        "Zorblax launches Quillon 3, an open-weights coding model",
+        "Zorblax's Quillon 3 coding model is now open-weights",
+        "Vantor raises $80M to build warehouse robots",
+        "Warehouse robotics startup Vantor raises $80 million",
+        "Zorblax cuts 200 jobs in its hardware division",
+        *FILLER,
+    ]
+    ids = cluster(titles, encoder)
+    assert ids[0] == ids[1]
+    assert ids[2] == ids[3]
+    assert len({ids[0], ids[2], ids[4]}) == 3  # same company, different story
+    assert len(set(ids[5:])) == len(FILLER)
+
+
+def test_same_topic_different_events_stay_apart(encoder):
+    titles = [
+        "Court fines Meridian $200M over child privacy",
+        "Meridian launches a new VR headset for gamers",
+        "Regulators open probe into Meridian ad tracking",
+        *FILLER,
+    ]
+    ids = cluster(titles, encoder)
+    assert len(set(ids[:3])) == 3
+
+
+def test_new_rows_join_history_clusters_and_history_ids_never_change(encoder):
+    titles = [
+        "Zorblax launches Quillon 3, an open-weights coding model",  # earlier day, cluster H1
+        "Vantor raises $80M to build warehouse robots",  # earlier day, cluster H2
+        "Zorblax's Quillon 3 coding model is now open-weights",  # new
+        "Something else entirely: a new ferry route opens",  # new
+        *FILLER,
+    ]
+    history = ["H1", "H2", None, None] + [None] * len(FILLER)
+    ids = cluster(titles, encoder, history=history)
+    assert ids[:2] == ["H1", "H2"]
+    assert ids[2] == "H1"
+    assert ids[3] not in {"H1", "H2"}
+
+
+def test_two_history_clusters_are_never_merged():
+    emb = np.eye(3, dtype=np.float32)
+    emb[2] = (emb[0] + emb[1]) / np.sqrt(2)
+    rows = ClusterRows(
+        keys=["a", "b", "c"],
+        titles=["Quillon ships", "Quillon ships", "Quillon ships"],
+        emb=np.vstack([emb[0], emb[0], emb[0]]),
+        history_cluster=["H1", "H2", None],
+        same_article=[None, None, None],
+        duplicate_of=[None, None, None],
+    )
+    ids = assign_clusters(rows, CFG)
+    assert ids[0] == "H1" and ids[1] == "H2" and ids[2] in {"H1", "H2"}
+
+
+def test_same_article_and_url_duplicates_are_forced_together():
+    emb = np.eye(4, dtype=np.float32)  # embeddings say: all different
+    rows = ClusterRows(
+        keys=["a", "b", "c", "d"],
+        titles=["One", "Two", "Three", "Four"],
+        emb=emb,
+        history_cluster=[None] * 4,
+        same_article=["art1", "art1", None, None],
+        duplicate_of=[None, None, None, "c"],
+    )
+    ids = assign_clusters(rows, CFG)
+    assert ids[0] == ids[1] and ids[2] == ids[3] and ids[0] != ids[2]
+
+
+def test_cjk_titles_match_on_shared_bigrams_not_embeddings():
+    titles = ["长鑫拒绝苹果压价采购内存芯片", "苹果压价采购被长鑫拒绝 内存芯片涨价", "北京今天下雨 气温下降"]
+    emb = np.ones((3, 4), dtype=np.float32) / 2.0  # the English model sees all CJK as alike
+    rows = ClusterRows(
+        keys=["a", "b", "c"],
+        titles=titles,
+        emb=emb,
+        history_cluster=[None] * 3,
+        same_article=[None] * 3,
+        duplicate_of=[None] * 3,
+    )
+    ids = assign_clusters(rows, CFG)
+    assert ids[0] == ids[1] != ids[2]
+
+
+def test_title_tokens():
+    toks = title_tokens("OpenAI’s GPT-5 launches today")
+    assert toks["openai"] is True and toks["gpt-5"] is True and "today" in toks and toks["launche"] is False
+    assert "the" not in title_tokens("The model")
+    assert "长鑫" in title_tokens("长鑫拒绝")
