@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 
 from bitbybit_assets import settings
+from bitbybit_assets.output_files import write_text_atomic
 from bitbybit_assets.partitions import daily_partitions, days_in_context
 from bitbybit_assets.warehouse.config import dbt_target, duckdb_path, warehouse_settings
 from bitbybit_assets.warehouse.db import Warehouse, connect_duckdb
@@ -27,7 +28,6 @@ from bitbybit_assets.warehouse.export import (
     read_analytics,
     render_sql_inserts,
     validate_api_payload,
-    write_text_atomic,
 )
 from bitbybit_assets.warehouse.loads import (
     SEED_DAY_TABLES,

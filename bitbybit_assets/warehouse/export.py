@@ -5,14 +5,12 @@
   and ``feed_statistics`` rows (deletes the day first, one transaction);
 * ``output/api/analytics_YYYY-MM-DD.json``: the dbt analytics models for the day.
 
-Builders are pure; :func:`write_text_atomic` writes through a temporary file and a rename.
+Builders are pure; :func:`~bitbybit_assets.output_files.write_text_atomic` writes through a temporary file and a rename.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -295,20 +293,6 @@ def build_analytics_payload(
             "feed_yield": models.get("feed_yield_30d") or [],
         }
     )
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def export_paths(output_dir: Path, day: date) -> dict[str, Path]:

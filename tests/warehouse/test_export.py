@@ -11,6 +11,7 @@ from decimal import Decimal
 import psycopg2
 import pytest
 
+from bitbybit_assets.output_files import write_text_atomic
 from bitbybit_assets.warehouse.db import PostgresWarehouse
 from bitbybit_assets.warehouse.export import (
     API_SCHEMA_PATH,
@@ -22,7 +23,6 @@ from bitbybit_assets.warehouse.export import (
     render_sql_inserts,
     sql_literal,
     validate_api_payload,
-    write_text_atomic,
 )
 from bitbybit_assets.warehouse.loads import RunInfo, build_day_tables, entry_uuid, table_counts
 from bitbybit_assets.warehouse.migrate import migrate
