@@ -46,7 +46,7 @@ test: setup
 	$(BIN)/pytest -q
 
 evaluate: setup
-	$(BIN)/python -m bitbybit_assets.curate.evaluate
+	$(BIN)/python scripts/evaluate.py
 
 bench: setup
 	$(BIN)/python -m bench
