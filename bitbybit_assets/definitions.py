@@ -11,6 +11,7 @@ from bitbybit_assets.curate import assets as curate_assets
 from bitbybit_assets.enhance import assets as enhance_assets
 from bitbybit_assets.ingest import assets as ingest_assets
 from bitbybit_assets.jobs import all_jobs
+from bitbybit_assets.ops_wiring import ops_definitions
 from bitbybit_assets.publish import assets as publish_assets
 from bitbybit_assets.warehouse.assets import warehouse_assets, warehouse_resources
 from resources.embeddings import EmbeddingModel
@@ -42,8 +43,18 @@ def all_assets() -> list:
 
 
 def build_definitions() -> dg.Definitions:
+    """Assets, jobs, the schedule, sensors, quality checks and resources for ``BITBYBIT_ENV``."""
     env = settings.environment()
-    return dg.Definitions(assets=all_assets(), jobs=all_jobs(), resources=build_resources(env))
+    assets = all_assets()
+    ops = ops_definitions(env, jobs=all_jobs(), assets=assets)
+    return dg.Definitions(
+        assets=assets,
+        jobs=ops["jobs"],
+        schedules=ops["schedules"],
+        sensors=ops["sensors"],
+        asset_checks=ops["asset_checks"],
+        resources={**build_resources(env), **ops["resources"]},
+    )
 
 
 @dg.definitions

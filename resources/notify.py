@@ -147,7 +147,7 @@ class Notifier(dg.ConfigurableResource):
             headers={"Content-Type": "application/json", "User-Agent": "bitbybit-alerts/0.1"},
         )
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (http(s) checked above)
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return f"HTTP {resp.status}"
         except urllib.error.HTTPError as exc:
             if exc.code == 429 or exc.code >= 500:
