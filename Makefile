@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
-SAMPLE_FIRST ?= 2026-08-04
+SAMPLE_FIRST ?= 2026-08-03
 SAMPLE_LAST ?= 2026-08-07
 
 .PHONY: setup demo run ui test lint evaluate bench clean

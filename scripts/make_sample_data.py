@@ -4,7 +4,7 @@ Copies a few consecutive days from ``../shared/data/feeds`` and trims every RSS 
 first ``--max-items`` <item> elements (the bytes of the kept items and of the channel are left
 untouched), so the demo stays small while every byte still comes from a real feed.
 
-    python scripts/make_sample_data.py --source ../shared/data/feeds --days 2026-08-04 2026-08-07
+    python scripts/make_sample_data.py --source ../shared/data/feeds --days 2026-08-03 2026-08-07
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", type=Path, default=Path("../shared/data/feeds"))
     parser.add_argument("--target", type=Path, default=Path("sample_data/feeds"))
-    parser.add_argument("--days", nargs=2, metavar=("FIRST", "LAST"), default=["2026-08-04", "2026-08-07"])
+    parser.add_argument("--days", nargs=2, metavar=("FIRST", "LAST"), default=["2026-08-03", "2026-08-07"])
     parser.add_argument("--max-items", type=int, default=30)
     args = parser.parse_args()
     first, last = (date.fromisoformat(d) for d in args.days)

@@ -30,12 +30,17 @@ def embedding_rows(
     if known is not None and not known.is_empty():
         k = known.filter(pl.col("model") == model).unique(subset=["text_hash"], keep="last")
         cache = dict(zip(k["text_hash"].to_list(), k["embedding"].to_list(), strict=True))
-    todo = uniq.filter(~pl.col("text_hash").is_in(list(cache.keys()))).unique(
-        subset=["text_hash"], maintain_order=True
+    todo = (
+        uniq.filter(~pl.col("text_hash").is_in(list(cache.keys())))
+        .sort("partition_date", "text_hash")
+        .unique(subset=["text_hash"], keep="first", maintain_order=True)
     )
-    if todo.height:
-        vecs = encode(todo["embed_text"].to_list())
-        for h, v in zip(todo["text_hash"].to_list(), vecs, strict=True):
+    # One encode call per day, in day order, over that day's new texts sorted by hash: a run over a
+    # range of days feeds the encoder exactly the batches day-by-day runs would, so a single-run
+    # backfill gives bit-identical vectors (batch composition changes low-order bits otherwise).
+    for day_texts in todo.partition_by("partition_date", maintain_order=True):
+        vecs = encode(day_texts["embed_text"].to_list())
+        for h, v in zip(day_texts["text_hash"].to_list(), vecs, strict=True):
             cache[h] = np.asarray(v, dtype=np.float32).tolist()
     log.info(
         "embeddings: %d texts, %d re-used, %d encoded", uniq.height, uniq.height - todo.height, todo.height

@@ -274,7 +274,8 @@ def score_day(
                     continue
                 seen.add(ident)
                 others.append({"feed_name": m["feed_name"], "title": m["title"], "url": m["url"]})
-        also.append(others)
+        # a stable order, whatever order the window's rows were read in
+        also.append(sorted(others, key=lambda o: (o["feed_name"] or "", o["url"] or "", o["title"] or "")))
 
     out = day_rows.drop("embed_text").with_columns(
         pl.Series("is_advertisement", [d.is_advertisement for d in ad_dec], dtype=pl.Boolean),

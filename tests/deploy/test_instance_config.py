@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,14 +28,11 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster_aws.ecs import EcsRunLauncher
 from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
 from dagster_postgres import PostgresRunStorage
-from psycopg2 import sql
 from render import RenderError, render_instance, render_json
 
 from tests.deploy.conftest import BUCKET, DEPLOY_AWS, PROJECT_ROOT, template_values
+from tests.support.postgres import ADMIN_DSN, create_database, drop_database
 
-ADMIN_DSN = os.environ.get(
-    "BITBYBIT_TEST_POSTGRES_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 PROD_YAML = PROJECT_ROOT / "dagster.yaml"
 COMPOSE_YAML = PROJECT_ROOT / "deploy" / "compose" / "dagster.yaml"
 EXPECTED_LIMITS = [
@@ -136,23 +132,10 @@ def test_entrypoint_renders_the_instance_into_dagster_home(tmp_path, ecs_env):
     assert passthrough.stdout.strip() == "run task"
 
 
-def _admin():
-    try:
-        conn = psycopg2.connect(ADMIN_DSN, connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        pytest.fail(f"PostgreSQL test server not reachable at {ADMIN_DSN} (start it with .ci/run): {exc}")
-    conn.autocommit = True
-    return conn
-
-
 @pytest.fixture
 def pg_database(monkeypatch) -> Iterator[str]:
     """A throwaway database on the local server; the DAGSTER_PG_* variables point at it."""
-    name = f"bitbybit_deploy_{uuid.uuid4().hex[:12]}"
-    admin = _admin()
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    admin.close()
+    name, _ = create_database(prefix="bitbybit_deploy")
     parts = psycopg2.extensions.parse_dsn(ADMIN_DSN)
     monkeypatch.setenv("DAGSTER_PG_HOST", parts.get("host", "127.0.0.1"))
     monkeypatch.setenv("DAGSTER_PG_PORT", str(parts.get("port", "5432")))
@@ -162,10 +145,7 @@ def pg_database(monkeypatch) -> Iterator[str]:
     try:
         yield name
     finally:
-        admin = _admin()
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.close()
+        drop_database(name)
 
 
 @dg.op

@@ -15,7 +15,7 @@ from tests.integration.helpers import materialize_days
 
 INGEST = [raw_feeds, feed_entries, filtered_articles]
 TABLES = ("raw_feeds", "feed_entries", "filtered_articles")
-D = [date(2026, 8, 4), date(2026, 8, 5), date(2026, 8, 6), date(2026, 8, 7)]
+D = [date(2026, 8, 3), date(2026, 8, 4), date(2026, 8, 5), date(2026, 8, 6)]
 
 
 def partition_files(table_uri: str, day: date) -> dict[str, bytes]:

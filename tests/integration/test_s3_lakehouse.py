@@ -13,7 +13,7 @@ from tests.integration.helpers import materialize_days
 pytestmark = pytest.mark.integration
 INGEST = [raw_feeds, feed_entries, filtered_articles]
 TABLES = ("raw_feeds", "feed_entries", "filtered_articles")
-D = [date(2026, 8, 4), date(2026, 8, 5), date(2026, 8, 6)]
+D = [date(2026, 8, 3), date(2026, 8, 4), date(2026, 8, 5)]
 
 
 @pytest.fixture

@@ -6,52 +6,15 @@ trust auth; ``.ci/run`` starts it). Each module gets ``bitbybit_test_<random>``,
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import psycopg2
 import pytest
-from psycopg2 import sql
 
 from bitbybit_assets.warehouse.db import PostgresWarehouse
-
-ADMIN_DSN = os.environ.get(
-    "BITBYBIT_TEST_POSTGRES_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+from tests.support.postgres import ADMIN_DSN, create_database, drop_database, pg_env  # noqa: F401
 
 pytestmark = pytest.mark.integration
-
-
-def _admin():
-    try:
-        conn = psycopg2.connect(ADMIN_DSN, connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        pytest.fail(f"PostgreSQL test server not reachable at {ADMIN_DSN} (start it with .ci/run): {exc}")
-    conn.autocommit = True
-    return conn
-
-
-def _dsn_for(dbname: str) -> str:
-    base = psycopg2.extensions.parse_dsn(ADMIN_DSN)
-    base["dbname"] = dbname
-    return psycopg2.extensions.make_dsn(**base)
-
-
-def create_database() -> tuple[str, str]:
-    name = f"bitbybit_test_{uuid.uuid4().hex[:12]}"
-    admin = _admin()
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    admin.close()
-    return name, _dsn_for(name)
-
-
-def drop_database(name: str) -> None:
-    admin = _admin()
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    admin.close()
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +47,3 @@ def pg(pg_database: str) -> Iterator[PostgresWarehouse]:
         conn.close()
 
 
-def pg_env(monkeypatch: pytest.MonkeyPatch, dsn: str) -> None:
-    """Point settings.postgres_dsn() and the dbt prod profile at ``dsn``."""
-    parts = psycopg2.extensions.parse_dsn(dsn)
-    monkeypatch.setenv("BITBYBIT_POSTGRES_DSN", dsn)
-    monkeypatch.setenv("POSTGRES_HOST", parts.get("host", "127.0.0.1"))
-    monkeypatch.setenv("POSTGRES_PORT", str(parts.get("port", 5432)))
-    monkeypatch.setenv("POSTGRES_USER", parts.get("user", "postgres"))
-    monkeypatch.setenv("POSTGRES_DB", parts["dbname"])
-    monkeypatch.setenv("POSTGRES_PASSWORD", parts.get("password", ""))
