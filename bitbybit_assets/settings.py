@@ -52,6 +52,18 @@ def output_dir() -> Path:
     return _path_from_env("BITBYBIT_OUTPUT_DIR", PROJECT_ROOT / "output")
 
 
+def output_mirror_uri() -> str | None:
+    """``s3://bucket/prefix`` that every output file is also copied to (``BITBYBIT_OUTPUT_S3_URI``).
+
+    Run tasks on ECS have no lasting disk; production sets this so ``output/newsletter``,
+    ``output/api`` and ``output/database`` land in the bucket under the same relative paths.
+    """
+    uri = os.environ.get("BITBYBIT_OUTPUT_S3_URI", "").strip()
+    if uri and not uri.startswith("s3://"):
+        raise SettingsError(f"BITBYBIT_OUTPUT_S3_URI={uri!r} must be an s3:// URI")
+    return uri.rstrip("/") or None
+
+
 def archive_dir() -> Path | None:
     """Folder of archived feed snapshots laid out ``YYYY-MM-DD/<feed>.xml``.
 
