@@ -21,6 +21,7 @@ from typing import Any
 
 import polars as pl
 
+from bitbybit_assets import schemas
 from bitbybit_assets.schemas import UTC_TS
 from bitbybit_assets.warehouse.db import as_warehouse, ident
 
@@ -44,118 +45,141 @@ _DAGSTER_STATUS = {
 _RUN_NAMESPACE = uuid.UUID("1f0d3c52-6a7e-4b8e-9a43-6b6974627974")
 
 _STR_LIST = pl.List(pl.String)
-_ALSO_COVERED = pl.List(pl.Struct({"feed_name": pl.String, "title": pl.String, "url": pl.String}))
+_ALSO_COVERED = schemas.SCORED_ARTICLES["also_covered_by"]
 
-# Columns read from each upstream table (dtypes are the contracts in schemas.py).
-RAW_FEEDS_COLS = {
-    "partition_date": pl.Date,
-    "feed_name": pl.String,
-    "feed_url": pl.String,
-    "source": pl.String,
-    "fetch_status": pl.String,
-    "http_status": pl.Int32,
-    "error": pl.String,
-    "size_bytes": pl.Int64,
-    "elapsed_ms": pl.Int64,
-    "entry_count": pl.Int32,
-    "fetched_at": UTC_TS,
-}
-FILTERED_COLS = {
-    "partition_date": pl.Date,
-    "entry_key": pl.String,
-    "article_id": pl.String,
-    "feed_name": pl.String,
-    "title": pl.String,
-    "url": pl.String,
-    "domain": pl.String,
-    "published_at": UTC_TS,
-    "word_count": pl.Int32,
-    "language": pl.String,
-    "clean_text": pl.String,
-    "passed_filter": pl.Boolean,
-    "filter_reason": pl.String,
-    "duplicate_of": pl.String,
-}
-SCORED_COLS = {
-    "partition_date": pl.Date,
-    "entry_key": pl.String,
-    "is_advertisement": pl.Boolean,
-    "ad_score": pl.Float64,
-    "ad_reason": pl.String,
-    "quality_score": pl.Float64,
-    "tech_relevance_score": pl.Float64,
-    "content_type": pl.String,
-    "topics": _STR_LIST,
-    "cluster_id": pl.String,
-    "cluster_size": pl.Int32,
-    "is_canonical": pl.Boolean,
-    "canonical_entry_key": pl.String,
-    "previously_sent": pl.Boolean,
-    "final_score": pl.Float64,
-    "rank": pl.Int32,
-    "selected": pl.Boolean,
-    "selection_reason": pl.String,
-}
-ENHANCED_COLS = {
-    "partition_date": pl.Date,
-    "entry_key": pl.String,
-    "article_id": pl.String,
-    "rank": pl.Int32,
-    "feed_name": pl.String,
-    "title": pl.String,
-    "url": pl.String,
-    "domain": pl.String,
-    "published_at": UTC_TS,
-    "content_type": pl.String,
-    "topics": _STR_LIST,
-    "quality_score": pl.Float64,
-    "tech_relevance_score": pl.Float64,
-    "cluster_id": pl.String,
-    "also_covered_by": _ALSO_COVERED,
-    "image_url": pl.String,
-    "summary": pl.String,
-    "summary_source": pl.String,
-    "tags": _STR_LIST,
-    "preview": pl.String,
-    "reading_time_minutes": pl.Int32,
-    "word_count": pl.Int32,
-    "llm_model": pl.String,
-}
-NEWSLETTER_COLS = {
-    "partition_date": pl.Date,
-    "newsletter_id": pl.String,
-    "subject_line": pl.String,
-    "subject_candidates": _STR_LIST,
-    "preheader": pl.String,
-    "intro": pl.String,
-    "sections_json": pl.String,
-    "html": pl.String,
-    "text": pl.String,
-    "article_ids": _STR_LIST,
-    "article_count": pl.Int32,
-    "html_bytes": pl.Int64,
-    "generated_at": UTC_TS,
-    "llm_cost_usd": pl.Float64,
-    "copy_source": pl.String,
-}
-LLM_CALLS_COLS = {
-    "partition_date": pl.Date,
-    "call_id": pl.String,
-    "run_id": pl.String,
-    "purpose": pl.String,
-    "model": pl.String,
-    "prompt_version": pl.String,
-    "input_tokens": pl.Int64,
-    "output_tokens": pl.Int64,
-    "latency_ms": pl.Int64,
-    "cost_usd": pl.Float64,
-    "status": pl.String,
-    "error": pl.String,
-    "cache_hit": pl.Boolean,
-    "attempt": pl.Int32,
-    "item_count": pl.Int32,
-    "called_at": UTC_TS,
-}
+
+def _project(schema: dict, columns: list[str]) -> dict:
+    """The columns the warehouse reads from an upstream table, typed by its contract in schemas.py."""
+    return {c: schema[c] for c in columns}
+
+
+RAW_FEEDS_COLS = _project(
+    schemas.RAW_FEEDS,
+    [
+        "partition_date",
+        "feed_name",
+        "feed_url",
+        "source",
+        "fetch_status",
+        "http_status",
+        "error",
+        "size_bytes",
+        "elapsed_ms",
+        "entry_count",
+        "fetched_at",
+    ],
+)
+FILTERED_COLS = _project(
+    schemas.FILTERED_ARTICLES,
+    [
+        "partition_date",
+        "entry_key",
+        "article_id",
+        "feed_name",
+        "title",
+        "url",
+        "domain",
+        "published_at",
+        "word_count",
+        "language",
+        "clean_text",
+        "passed_filter",
+        "filter_reason",
+        "duplicate_of",
+    ],
+)
+SCORED_COLS = _project(
+    schemas.SCORED_ARTICLES,
+    [
+        "partition_date",
+        "entry_key",
+        "is_advertisement",
+        "ad_score",
+        "ad_reason",
+        "quality_score",
+        "tech_relevance_score",
+        "content_type",
+        "topics",
+        "cluster_id",
+        "cluster_size",
+        "is_canonical",
+        "canonical_entry_key",
+        "previously_sent",
+        "final_score",
+        "rank",
+        "selected",
+        "selection_reason",
+    ],
+)
+ENHANCED_COLS = _project(
+    schemas.ENHANCED_ARTICLES,
+    [
+        "partition_date",
+        "entry_key",
+        "article_id",
+        "rank",
+        "feed_name",
+        "title",
+        "url",
+        "domain",
+        "published_at",
+        "content_type",
+        "topics",
+        "quality_score",
+        "tech_relevance_score",
+        "cluster_id",
+        "also_covered_by",
+        "image_url",
+        "summary",
+        "summary_source",
+        "tags",
+        "preview",
+        "reading_time_minutes",
+        "word_count",
+        "llm_model",
+    ],
+)
+NEWSLETTER_COLS = _project(
+    schemas.NEWSLETTERS,
+    [
+        "partition_date",
+        "newsletter_id",
+        "subject_line",
+        "subject_candidates",
+        "preheader",
+        "intro",
+        "sections_json",
+        "html",
+        "text",
+        "article_ids",
+        "article_count",
+        "html_bytes",
+        "generated_at",
+        "llm_cost_usd",
+        "copy_source",
+    ],
+)
+LLM_CALLS_COLS = _project(
+    schemas.LLM_CALLS,
+    [
+        "partition_date",
+        "call_id",
+        "run_id",
+        "purpose",
+        "model",
+        "prompt_version",
+        "input_tokens",
+        "output_tokens",
+        "latency_ms",
+        "cost_usd",
+        "status",
+        "error",
+        "cache_hit",
+        "attempt",
+        "item_count",
+        "called_at",
+    ],
+)
 UPSTREAM_COLUMNS = {
     "raw_feeds": RAW_FEEDS_COLS,
     "filtered_articles": FILTERED_COLS,
