@@ -17,7 +17,7 @@ from bitbybit_assets.jobs import DAILY_JOB_NAME
 from bitbybit_assets.publish import assets as publish_assets
 from resources.lakehouse import Lakehouse
 from tests.integration.helpers import materialize_days
-from tests.support.postgres import create_database, drop_database, pg_env
+from tests.support.postgres import DAGSTER_PG_STORAGE, create_database, dagster_pg_env, drop_database, pg_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -70,11 +70,7 @@ def prod_env(isolated_env, s3_test_server, monkeypatch):
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("BITBYBIT_LAKEHOUSE_ROOT", s3_test_server.uri("prod_e2e"))
     pg_env(monkeypatch, dsn)
-    parts = psycopg2.extensions.parse_dsn(dsn)
-    for key, value in {"HOST": parts.get("host", "127.0.0.1"), "PORT": str(parts.get("port", 5432)),
-                       "USERNAME": parts.get("user", "postgres"), "PASSWORD": parts.get("password", "trust"),
-                       "DB": parts["dbname"]}.items():
-        monkeypatch.setenv(f"DAGSTER_PG_{key}", value)
+    dagster_pg_env(monkeypatch, dsn)
     try:
         yield dsn
     finally:
@@ -82,17 +78,7 @@ def prod_env(isolated_env, s3_test_server, monkeypatch):
 
 
 def test_full_graph_with_production_settings_on_s3_and_postgres(prod_env, s3_test_server, tmp_path):
-    storage = yaml.safe_load("""
-storage:
-  postgres:
-    postgres_db:
-      hostname: {env: DAGSTER_PG_HOST}
-      port: {env: DAGSTER_PG_PORT}
-      username: {env: DAGSTER_PG_USERNAME}
-      password: {env: DAGSTER_PG_PASSWORD}
-      db_name: {env: DAGSTER_PG_DB}
-      scheme: postgresql+psycopg2
-""")
+    storage = yaml.safe_load(DAGSTER_PG_STORAGE)
     defs = build_definitions()
     assert build_resources("prod")["lakehouse"].root_uri().startswith("s3://")
     job = defs.resolve_job_def(DAILY_JOB_NAME)

@@ -60,3 +60,27 @@ def pg_env(monkeypatch: pytest.MonkeyPatch, dsn: str) -> None:
     monkeypatch.setenv("POSTGRES_USER", parts.get("user", "postgres"))
     monkeypatch.setenv("POSTGRES_DB", parts["dbname"])
     monkeypatch.setenv("POSTGRES_PASSWORD", parts.get("password", ""))
+
+
+# The production dagster.yaml storage section (dagster-postgres), as written there.
+DAGSTER_PG_STORAGE = """
+storage:
+  postgres:
+    postgres_db:
+      hostname: {env: DAGSTER_PG_HOST}
+      port: {env: DAGSTER_PG_PORT}
+      username: {env: DAGSTER_PG_USERNAME}
+      password: {env: DAGSTER_PG_PASSWORD}
+      db_name: {env: DAGSTER_PG_DB}
+      scheme: postgresql+psycopg2
+"""
+
+
+def dagster_pg_env(monkeypatch: pytest.MonkeyPatch, dsn: str) -> None:
+    """Point the DAGSTER_PG_* variables of DAGSTER_PG_STORAGE at ``dsn``."""
+    parts = psycopg2.extensions.parse_dsn(dsn)
+    monkeypatch.setenv("DAGSTER_PG_HOST", parts.get("host", "127.0.0.1"))
+    monkeypatch.setenv("DAGSTER_PG_PORT", str(parts.get("port", 5432)))
+    monkeypatch.setenv("DAGSTER_PG_USERNAME", parts.get("user", "postgres"))
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", parts.get("password", "unused-with-trust-auth"))
+    monkeypatch.setenv("DAGSTER_PG_DB", parts["dbname"])

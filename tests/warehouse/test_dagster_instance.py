@@ -11,20 +11,11 @@ import pytest
 import yaml
 
 from bitbybit_assets.warehouse.db import PostgresWarehouse
+from tests.support.postgres import DAGSTER_PG_STORAGE, dagster_pg_env
 
 pytestmark = pytest.mark.integration
 
-STORAGE_SNIPPET = """
-storage:
-  postgres:
-    postgres_db:
-      hostname: {env: DAGSTER_PG_HOST}
-      port: {env: DAGSTER_PG_PORT}
-      username: {env: DAGSTER_PG_USERNAME}
-      password: {env: DAGSTER_PG_PASSWORD}
-      db_name: {env: DAGSTER_PG_DB}
-      scheme: postgresql+psycopg2
-"""
+STORAGE_SNIPPET = DAGSTER_PG_STORAGE
 
 
 @dg.asset
@@ -33,12 +24,7 @@ def tiny() -> int:
 
 
 def test_run_is_recorded_in_postgres_backed_instance(fresh_pg, monkeypatch, tmp_path):
-    parts = psycopg2.extensions.parse_dsn(fresh_pg)
-    monkeypatch.setenv("DAGSTER_PG_HOST", parts.get("host", "127.0.0.1"))
-    monkeypatch.setenv("DAGSTER_PG_PORT", str(parts.get("port", 5432)))
-    monkeypatch.setenv("DAGSTER_PG_USERNAME", parts.get("user", "postgres"))
-    monkeypatch.setenv("DAGSTER_PG_PASSWORD", parts.get("password", "unused-with-trust-auth"))
-    monkeypatch.setenv("DAGSTER_PG_DB", parts["dbname"])
+    dagster_pg_env(monkeypatch, fresh_pg)
     overrides = yaml.safe_load(STORAGE_SNIPPET)
 
     with dg.instance_for_test(overrides=overrides, temp_dir=str(tmp_path)) as instance:
