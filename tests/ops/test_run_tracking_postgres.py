@@ -1,13 +1,10 @@
 """Run tracking against the real local PostgreSQL (the warehouse migrations applied): one row per
 run, updated in place when the same run is reported again."""
 
-import os
-import uuid
 
 import dagster as dg
 import psycopg2
 import pytest
-from psycopg2 import sql
 
 from bitbybit_assets.partitions import daily_partitions
 from bitbybit_assets.warehouse.migrate import migrate
@@ -15,32 +12,21 @@ from resources.lakehouse import DeltaIOManager, Lakehouse
 from resources.postgres import PostgresResource
 from sensors.run_tracking import build_run_tracking_sensors
 from tests.ops.test_sensors import DAY, broken_letters, enhanced, filtered
+from tests.support.postgres import create_database, drop_database
 
 pytestmark = pytest.mark.integration
-ADMIN_DSN = os.environ.get("BITBYBIT_TEST_POSTGRES_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture
 def warehouse_dsn():
-    try:
-        admin = psycopg2.connect(ADMIN_DSN, connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        pytest.fail(f"PostgreSQL test server not reachable at {ADMIN_DSN} (start it with .ci/run): {exc}")
-    admin.autocommit = True
-    name = f"bitbybit_test_ops_{uuid.uuid4().hex[:10]}"
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    parts = psycopg2.extensions.parse_dsn(ADMIN_DSN)
-    dsn = psycopg2.extensions.make_dsn(**{**parts, "dbname": name})
+    name, dsn = create_database(prefix="bitbybit_test_ops")
     conn = psycopg2.connect(dsn)
     migrate(conn)
     conn.close()
     try:
         yield dsn
     finally:
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.close()
+        drop_database(name)
 
 
 def test_failed_run_lands_in_pipeline_runs(isolated_env, warehouse_dsn):
