@@ -94,7 +94,7 @@ def test_single_run_backfill_checks_every_day(lakehouse):
     assert _materialized(result) == {"scored_articles"}
     picks = _evaluations(result)["min_picked_articles"]
     assert not picks.passed
-    assert picks.description == "FAILED: 2026-08-06: only 4 picked articles (need 10)"
+    assert picks.description == "FAILED: 2026-08-06: only 4 picked articles (need 5)"
     assert picks.metadata["details"].value["per_day"] == {"2026-08-05": 10, "2026-08-06": 4}
     assert picks.metadata["days_checked"].value == "2026-08-05, 2026-08-06"
 

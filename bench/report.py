@@ -1,0 +1,419 @@
+"""Render benchmark results (the JSON-able dicts of bench.runner) as Markdown tables."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+GIB = 1024.0  # MiB per GiB
+TARGETS = {
+    "speedup": 2.2,
+    "cosine": 0.9999,
+    "day_cold_s": 60.0,
+    "day_warm_s": 15.0,
+    "backfill_s": 600.0,
+    "rss_mib": 2 * GIB,
+}
+LAST_STAGE = "newsletters"
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table with padded columns (readable on a terminal too)."""
+    cells = [[_cell(c) for c in r] for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(headers), sep, *(line(r) for r in cells)])
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        if abs(v) >= 100:
+            return f"{v:,.0f}"
+        if abs(v) >= 10:
+            return f"{v:.1f}"
+        return f"{v:.2f}"
+    return str(v).replace("|", "\\|")
+
+
+def _met(ok: bool | None) -> str:
+    return "pending" if ok is None else ("**yes**" if ok else "**no**")
+
+
+def _stamp(sec: dict[str, Any]) -> str:
+    bits = [f"run {sec.get('when', '?')}"]
+    if sec.get("load_before"):
+        bits.append(f"load average (1/5/15 min) before {sec['load_before']}, after {sec.get('load_after', '?')}")
+    if sec.get("quick"):
+        bits.append("**--quick (smoke sizes, not the real figures)**")
+    if sec.get("corpus"):
+        bits.append(f"corpus `{sec['corpus']}`")
+    return "_" + "; ".join(bits) + "_"
+
+
+# ------------------------------------------------------------------ sections
+def _embed(sec: dict[str, Any]) -> list[str]:
+    r = sec["result"]
+    info = r.get("pipeline_encoder", {})
+    fast_name = f"pipeline encoder: {info.get('backend', '?')} {info.get('precision', '?')} on {info.get('device', '?')}"
+    out = [
+        f"{r['texts']} distinct article texts (title + lead, built by `curate.text.with_text`, "
+        f"max {r['max_chars']} chars, mean {r['mean_chars']:.0f} chars) of {', '.join(r.get('text_days', []))}; "
+        f"batch size {r.get('batch_size', 64)}; each model warmed up, then the best of {r['runs']} runs.",
+        "",
+        table(
+            ["encoder", "articles/s", "best run (s)"],
+            [
+                ["plain sentence-transformers fp32 (torch, cpu)", r["reference_per_s"], r["reference_s"]],
+                [fast_name, r["fast_per_s"], r["fast_s"]],
+            ],
+        ),
+        "",
+        table(
+            ["agreement", "value"],
+            [
+                ["speed-up (pipeline / plain fp32)", f"{r['speedup']:.2f}×"],
+                ["cosine between the two embeddings, min", f"{r['cosine_min']:.6f}"],
+                ["cosine, mean", f"{r['cosine_mean']:.6f}"],
+                [f"picks of {r.get('picks_day')} ({r['day_rows']} rows), same set",
+                 f"{_cell(r['picks_same_set'])} ({r['picks_overlap']}/{max(r['picks_reference'], r['picks_fast'])} shared)"],
+                ["picks, same order", r["picks_same_order"]],
+            ],
+        ),
+        "",
+        "Picks: `curate_days` on that day's filtered_articles (no stored history), once with each set of "
+        "embeddings, topic/ad prototypes embedded by the same model; compared by entry_key.",
+    ]
+    return out
+
+
+def _child_row(name: str, c: dict[str, Any]) -> list[Any]:
+    run = c.get("run") or {}
+    status = "ok" if c.get("ok") else ("timed out" if c.get("timed_out") else f"failed (rc {c.get('returncode')})")
+    outside = c["wall_s"] - run["run_s"] if c.get("wall_s") is not None and run.get("run_s") is not None else None
+    return [name, c.get("wall_s"), run.get("run_s"), outside, c.get("cpu_s"), c.get("max_rss_mib"),
+            c.get("tree_rss_mib"), status]
+
+
+RUN_HEAD = ["run", "wall (s)", "Dagster run (s)", "outside the run (s)", "CPU (s)", "peak RSS (MiB)",
+            "peak PSS with subprocesses (MiB)", "status"]
+
+
+def _where(columns: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per run: the three largest steps and the time outside the Dagster run."""
+    out = []
+    for name, c in columns.items():
+        run = c.get("run") or {}
+        steps = [(k, v["seconds"]) for k, v in run.get("steps", {}).items()
+                 if v["seconds"] is not None and not _is_check(k, run)]
+        top = sorted(steps, key=lambda kv: -kv[1])[:3]
+        if not top:
+            continue
+        outside = c["wall_s"] - run["run_s"] if run.get("run_s") is not None else None
+        parts = [f"`{k}` {v:.1f} s" for k, v in top]
+        if outside is not None:
+            parts.append(f"outside the run (interpreter start, imports, definitions, exit) {outside:.1f} s")
+        out.append(f"Where {name} time goes: " + ", ".join(parts) + f" of {c['wall_s']:.1f} s wall.")
+    return [" ".join(out)] if out else []
+
+
+def _is_check(step: str, run: dict[str, Any]) -> bool:
+    """Asset-check steps: recorded as such, else named ``<asset>_<check>`` / ``freshness_check_*``."""
+    if step in run.get("check_steps", []):
+        return True
+    assets = [a for a in run.get("assets", []) if "/" not in a]
+    return step.startswith("freshness_check") or any(step.startswith(a + "_") for a in assets)
+
+
+def _steps_table(columns: dict[str, dict[str, Any]]) -> str:
+    """Seconds per asset step; asset-check steps summed in one row (failed ones named)."""
+    names: list[str] = []
+    for c in columns.values():
+        run = c.get("run") or {}
+        for k in run.get("steps", {}):
+            if k not in names and not _is_check(k, run):
+                names.append(k)
+    rows = []
+    for k in names:
+        row: list[Any] = [k]
+        for c in columns.values():
+            st = (c.get("run") or {}).get("steps", {}).get(k)
+            row.append(None if st is None else (st["seconds"] if st["ok"] else f"failed ({_cell(st['seconds'])})"))
+        rows.append(row)
+    checks: list[Any] = []
+    for c in columns.values():
+        run = c.get("run") or {}
+        mine = {k: v for k, v in run.get("steps", {}).items() if _is_check(k, run)}
+        total = sum(v["seconds"] or 0 for v in mine.values())
+        failed = [k for k, v in mine.items() if not v["ok"]]
+        checks.append(f"{_cell(total)} ({len(mine)} steps" + (f"; FAILED: {', '.join(failed)})" if failed else ")"))
+    if any(((c.get("run") or {}).get("steps")) for c in columns.values()):
+        rows.append(["asset checks, all", *checks])
+    return table(["step", *[f"{n} (s)" for n in columns]], rows) if rows else "_no step events recorded_"
+
+
+CACHE_WORDS = ("cache", "encoded", "reused", "re-used", "hit", "miss", "llm_calls", "tokens")
+
+
+def _cache_table(columns: dict[str, dict[str, Any]]) -> str:
+    """Numeric metadata whose name speaks of caches/encoding, per run (cold vs warm)."""
+    keys: list[tuple[str, str]] = []
+    for c in columns.values():
+        for asset, meta in ((c.get("run") or {}).get("metadata") or {}).items():
+            for k in meta:
+                if any(w in k.lower() for w in CACHE_WORDS) and (asset, k) not in keys:
+                    keys.append((asset, k))
+    rows = [[f"{a}: {k}", *[((c.get("run") or {}).get("metadata") or {}).get(a, {}).get(k) for c in columns.values()]]
+            for a, k in keys]
+    return table(["metadata", *columns], rows) if rows else ""
+
+
+def _pending(child: dict[str, Any]) -> list[str]:
+    run = child.get("run") or {}
+    assets = run.get("assets", [])
+    out: list[str] = []
+    failed = [k for k, v in run.get("steps", {}).items() if not v["ok"]]
+    if failed:
+        out += ["", f"**The run failed** at step(s) {', '.join(f'`{k}`' for k in failed)}."]
+        for chk in run.get("failed_checks", []):
+            out.append(f"Failed check: {chk}")
+        for k, msg in run.get("errors", {}).items():
+            out.append(f"`{k}`: {msg}")
+    if LAST_STAGE in assets:
+        return out
+    reason = ("the run stopped before it" if failed else
+              f"the `daily_pipeline` job does not reach `{LAST_STAGE}` yet;")
+    return [*out, "",
+            f"**Pending:** {reason} materialised `{LAST_STAGE}`; these figures cover only the assets it "
+            f"materialised ({', '.join(a for a in assets if '/' not in a) or 'none'}"
+            f"{', dbt models' if any('/' in a for a in assets) else ''}). Rerun `python -m bench --only day` "
+            "(and `--only backfill`) once the whole pipeline runs."]
+
+
+def _day(sec: dict[str, Any]) -> list[str]:
+    r = sec["result"]
+    out = [
+        f"`python -m bitbybit_assets.cli run --start {r['day']} --end {r['day']}` in a child process with a fresh "
+        "temporary `DAGSTER_HOME`, `BITBYBIT_LAKEHOUSE_ROOT`, `BITBYBIT_DATA_DIR` and `BITBYBIT_OUTPUT_DIR` "
+        "(`BITBYBIT_FEED_SOURCE=archive`, `BITBYBIT_FEED_ARCHIVE` = the corpus). Day assignment needs the "
+        "earlier days' `raw_feeds`, so they are materialised first in their own run (`python -m bench.prep`, "
+        "not counted). **cold** = first run of the day (empty embedding and LLM caches, new process: imports, "
+        "definitions, model load); **warm** = the same command again on the same lakehouse (a new process too, so "
+        "imports and the model load are paid again; embeddings and LLM answers come from the caches). Wall time measured "
+        "around the child; CPU (user+sys) from the child's rusage (`os.wait4`); peak RSS = the CLI process's "
+        "`VmHWM`, and the largest sampled sum of PSS over it and its subprocesses (dbt); Dagster run and step times from "
+        "the run's RUN_/STEP_ events in that instance's event log. Postgres loading is off (no DSN passed to the "
+        f"child; the local DuckDB warehouse and dbt run in the temporary data folder); {r.get('llm', '')}.",
+        "",
+    ]
+    if r.get("error"):
+        out += [f"**Error:** {r['error']}", ""]
+    rows = []
+    if "prep" in r:
+        d = r["prep"].get("days", ["?", "?"])
+        rows.append(_child_row(f"prep: raw_feeds {d[0]}..{d[1]} (not counted)", r["prep"]))
+    for k in ("cold", "warm"):
+        if k in r:
+            rows.append(_child_row(k, r[k]))
+    out.append(table(RUN_HEAD, rows))
+    cols = {k: r[k] for k in ("cold", "warm") if k in r}
+    if cols:
+        out += ["", "Time per stage (STEP_START → STEP_SUCCESS):", "", _steps_table(cols)]
+        out += ["", *_where(cols)]
+        caches = _cache_table(cols)
+        if caches:
+            out += ["", "Cache figures from the materialisation metadata:", "", caches]
+        out += _pending(r.get("cold", {}))
+        if r.get("cold", {}).get("ok") and "warm" in r and not r["warm"].get("ok"):
+            out += ["", "Warm run:", *_pending(r["warm"])]
+    for k in ("prep", "cold", "warm"):
+        c = r.get(k)
+        if c and not c.get("ok"):
+            out += ["", f"{k} output (tail):", "", "```", c.get("output_tail", "")[-1500:], "```"]
+    return out
+
+
+def _backfill(sec: dict[str, Any]) -> list[str]:
+    r = sec["result"]
+    c = r["run"]
+    out = [
+        f"`python -m bitbybit_assets.cli run --start {r['first']} --end {r['last']}` ({r['days']} days, one run) "
+        f"on a fresh temporary lakehouse and instance, as for the day figures; {r.get('llm', '')}.",
+        "",
+        table(RUN_HEAD, [_child_row(f"{r['days']}-day backfill", c)]),
+        "",
+        "Time per stage:",
+        "",
+        _steps_table({"backfill": c}),
+    ]
+    out += ["", *_where({"backfill": c})]
+    out += _pending(c)
+    if not c.get("ok"):
+        out += ["", "output (tail):", "", "```", c.get("output_tail", "")[-1500:], "```"]
+    return out
+
+
+def _stage_key(name: str) -> str:
+    return re.sub(r" \(sample of \d+\)", " (sample)", name)
+
+
+def _scale(sec: dict[str, Any]) -> list[str]:
+    r = sec["result"]
+    sizes = r["sizes"]
+    out = [
+        f"Synthetic days built from {r['base_rows']} real filtered_articles rows ({r['base_days'][0]}..{r['base_days'][1]}, "
+        "new items only) with perturbed text and fresh ids; each size in a fresh child process. "
+        f"Encoding is timed on a sample of {r['sample']} texts (per-1k cost from the sample); the remaining rows "
+        "re-use the sample's vectors by index plus noise (cosine ≈ 0.7 to the source, so copies are not "
+        "duplicates). Peak memory per stage = peak RSS above the RSS at the stage's start. "
+        f"Stage time limit {r['stage_limit_s']:.0f} s; clustering memory budget {r['mem_budget_gib']:.1f} GiB.",
+        "",
+    ]
+    head = ["stage"]
+    for s in sizes:
+        head += [f"{s['size']:,}: ms/1k", f"{s['size']:,}: MiB peak"]
+    keys: list[str] = []
+    for s in sizes:
+        for st in s.get("stages", []):
+            k = _stage_key(st["stage"])
+            if k not in keys:
+                keys.append(k)
+    rows = []
+    for k in keys:
+        row: list[Any] = [k.replace("  ", "↳ ")]
+        for s in sizes:
+            st = next((x for x in s.get("stages", []) if _stage_key(x["stage"]) == k), None)
+            if st is None:
+                row += [None, None]
+            elif st["status"] != "ok":
+                row += [st["status"], st.get("peak_mib")]
+            else:
+                row += [st["ms_per_1k"], st.get("peak_mib")]
+        rows.append(row)
+    out.append(table(head, rows))
+    out += ["", table(
+        ["size", "passed filter", "selected", "process peak RSS (MiB)", "RSS after model load (MiB)", "wall (s)", "notes"],
+        [[f"{s['size']:,}", s.get("passed"), s.get("selected"), (s.get("child") or {}).get("max_rss_mib"),
+          s.get("rss_after_model_mib"), (s.get("child") or {}).get("wall_s"),
+          "; ".join(s.get("notes", [])) or s.get("error", "")[-200:]] for s in sizes],
+    )]
+    growth = _growth(sizes)
+    if growth:
+        out += ["", "Cost per 1k articles, largest size over smallest: " + ", ".join(growth) + "."]
+    return out
+
+
+GROWTH_STAGES = ("content filter", "text + hash", "curate_days", "  clustering", "  selection",
+                 "  ads, scores, frames", "curate_days (clustering stubbed)")
+
+
+def _growth(sizes: list[dict[str, Any]], stages: tuple[str, ...] = GROWTH_STAGES) -> list[str]:
+    """Per stage: cost per 1k at the largest size where it ran over the cost at the smallest."""
+    out = []
+    for k in stages:
+        runs = [(s["size"], x) for s in sizes for x in s.get("stages", [])
+                if x["stage"] == k and x["status"] == "ok" and x.get("ms_per_1k")]
+        if len(runs) < 2:
+            continue
+        (n0, a), (n1, b) = runs[0], runs[-1]
+        out.append(f"{k.strip()} ×{b['ms_per_1k'] / a['ms_per_1k']:.1f} ({n0:,} → {n1:,})")
+    return out
+
+
+GPU_TEXT = [
+    "No GPU machine was lent to the session that produced these figures (the device tool reported this task "
+    "as not drawn), so there is no GPU figure yet. On a CUDA machine the encoder picks torch fp16/bf16 on the "
+    "GPU by itself; get the figure with `python -m bench --only embed` there (the pipeline encoder row then "
+    "reads `torch bf16 on cuda`), or with `scripts/check_gpu.py` where present.",
+]
+
+
+# ------------------------------------------------------------------ targets
+def _targets(sections: dict[str, Any]) -> str:
+    rows = []
+    emb = (sections.get("embed") or {}).get("result")
+    if emb:
+        rows.append(["embedding speed-up over plain fp32", f"≥ {TARGETS['speedup']}×", f"{emb['speedup']:.2f}×",
+                     _met(emb["speedup"] >= TARGETS["speedup"])])
+        same = emb["cosine_min"] >= TARGETS["cosine"] and emb["picks_same_set"]
+        rows.append(["equivalent embeddings", f"cosine ≥ {TARGETS['cosine']}, same picks",
+                     f"min cosine {emb['cosine_min']:.6f}, picks {'same' if emb['picks_same_set'] else 'differ'}",
+                     _met(same)])
+    else:
+        rows.append(["embedding speed-up over plain fp32", f"≥ {TARGETS['speedup']}×", "not run", _met(None)])
+    day = (sections.get("day") or {}).get("result") or {}
+    complete_day = LAST_STAGE in ((day.get("cold") or {}).get("run") or {}).get("assets", [])
+    rss: list[float] = []
+    for k, goal in (("cold", "day_cold_s"), ("warm", "day_warm_s")):
+        c = day.get(k)
+        if c:
+            rss.append(max(c["max_rss_mib"], c.get("tree_rss_mib") or 0))
+            note = "" if complete_day else " (partial pipeline)"
+            rows.append([f"one day {k}, wall", f"≤ {TARGETS[goal]:.0f} s", f"{c['wall_s']:.1f} s{note}",
+                         _met(c["ok"] and c["wall_s"] <= TARGETS[goal]) if complete_day else _met(None)])
+        else:
+            rows.append([f"one day {k}, wall", f"≤ {TARGETS[goal]:.0f} s", "not run", _met(None)])
+    bf = (sections.get("backfill") or {}).get("result") or {}
+    c = bf.get("run")
+    if c:
+        rss.append(max(c["max_rss_mib"], c.get("tree_rss_mib") or 0))
+        complete = LAST_STAGE in (c.get("run") or {}).get("assets", [])
+        rows.append([f"{bf['days']}-day backfill, wall", "≤ 10 min",
+                     f"{c['wall_s'] / 60:.1f} min" + ("" if complete else " (partial pipeline)"),
+                     _met(c["ok"] and c["wall_s"] <= TARGETS["backfill_s"]) if complete else _met(None)])
+    else:
+        rows.append(["30-day backfill, wall", "≤ 10 min", bf.get("skipped", "not run"), _met(None)])
+    if rss:
+        rows.append(["peak RSS (day cold/warm, backfill)", "≤ 2 GiB", f"{max(rss):.0f} MiB",
+                     _met(max(rss) <= TARGETS["rss_mib"]) if complete_day else _met(None)])
+    sc = (sections.get("scale") or {}).get("result")
+    if sc:
+        g = _growth(sc["sizes"], ("content filter", "curate_days", "  clustering"))
+        rows.append(["cost per article, smallest → largest size", "flat", "; ".join(g) or "n/a", "see §4"])
+    return table(["target", "goal", "measured", "met"], rows)
+
+
+ORDER = (("embed", "1. Embedding throughput", _embed), ("day", "2. One day end to end (CLI)", _day),
+         ("backfill", "3. Backfill in one run", _backfill), ("scale", "4. Scale: synthetic days", _scale))
+
+
+def render(results: dict[str, Any]) -> str:
+    sections = results.get("sections", {})
+    machine = results.get("machine", {})
+    out = [
+        "# Benchmarks",
+        "",
+        "Speed, memory and scale of the pipeline on one small machine. Regenerate with `make bench` "
+        "(`.venv/bin/python -m bench`); one section: `python -m bench --only embed|day|backfill|scale` "
+        "(the other sections keep their last figures, from `.bench/results.json`); smoke run: `--quick`; "
+        "corpus: `--corpus PATH` (default `../shared/data/feeds`, else `sample_data/feeds`). "
+        "Each section says when it ran and the machine load at the time: other work on the same cores "
+        "slows every figure down.",
+        "",
+        "## Targets",
+        "",
+        _targets(sections),
+        "",
+        "## Machine",
+        "",
+        table(["", ""], [[k, v] for k, v in machine.items()]),
+    ]
+    for key, title, fn in ORDER:
+        out += ["", f"## {title}", ""]
+        sec = sections.get(key)
+        if not sec:
+            out.append("_not run yet_")
+            continue
+        out += [_stamp(sec), ""]
+        if sec.get("error"):
+            out.append(f"**Failed:** `{sec['error']}`")
+        elif sec.get("result", {}).get("skipped"):
+            out.append(f"Skipped: {sec['result']['skipped']}.")
+        else:
+            out += fn(sec)
+    out += ["", "## 5. GPU", "", *GPU_TEXT, ""]
+    return "\n".join(out)
