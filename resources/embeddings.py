@@ -13,9 +13,12 @@ Embeddings are L2-normalised float32 arrays of shape ``(n, dim)``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import tempfile
 import threading
+import uuid
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +27,8 @@ from typing import Any
 import dagster as dg
 import numpy as np
 from pydantic import Field
+
+from bitbybit_assets import settings
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +269,53 @@ def shared_encoder(
         return _ENCODERS[key]
 
 
+class VectorCache:
+    """Text → vector memo on local disk (``<data dir>/embedding_cache/<model>/``), append-only.
+
+    Each ``put`` writes one new shard file (atomic rename), so concurrent processes never clobber
+    each other; every shard is read once per process. It spares a re-run the model load when every
+    text it needs (topic prototypes, summary sentences) was embedded before.
+    """
+
+    _loaded: dict[Path, dict[str, np.ndarray]] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @staticmethod
+    def key(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+    def _memo(self) -> dict[str, np.ndarray]:
+        with self._lock:
+            if self.folder not in self._loaded:
+                memo: dict[str, np.ndarray] = {}
+                for shard in sorted(self.folder.glob("*.npz")) if self.folder.is_dir() else []:
+                    try:
+                        with np.load(shard) as data:
+                            memo.update(zip(data["keys"].tolist(), data["vectors"], strict=True))
+                    except (OSError, ValueError, KeyError):
+                        log.warning("ignoring unreadable embedding cache shard %s", shard)
+                self._loaded[self.folder] = memo
+            return self._loaded[self.folder]
+
+    def get(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        memo = self._memo()
+        return {k: memo[k] for k in keys if k in memo}
+
+    def put(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+        if not len(keys):
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=self.folder)
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, keys=np.array(list(keys)), vectors=np.asarray(vectors, dtype=np.float32))
+        os.replace(tmp, self.folder / f"{uuid.uuid4().hex}.npz")
+        with self._lock:
+            self._loaded.setdefault(self.folder, {}).update(zip(keys, vectors, strict=True))
+
+
 class EmbeddingModel(dg.ConfigurableResource):
     """Resource key ``embeddings``: a sentence-embedding model, loaded offline, on CUDA when present."""
 
@@ -271,6 +323,7 @@ class EmbeddingModel(dg.ConfigurableResource):
     batch_size: int = Field(64, description="texts per forward pass")
     device: str = Field("auto", description="auto | cpu | cuda")
     backend: str = Field("auto", description="auto | torch | openvino (CPU bf16)")
+    disk_cache: bool = Field(True, description="memoise encode() on local disk (data dir)")
 
     @classmethod
     def from_settings(cls) -> EmbeddingModel:
@@ -284,7 +337,20 @@ class EmbeddingModel(dg.ConfigurableResource):
         return shared_encoder(self.model_name, self.device, self.backend, self.batch_size)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return self.encoder().encode(texts)
+        """Vectors of ``texts``; texts embedded before (on this machine, by this model) come from
+        the disk cache, so the model is only loaded when something new must be encoded."""
+        if not self.disk_cache or not texts:
+            return self.encoder().encode(texts)
+        cache = VectorCache(settings.data_dir() / "embedding_cache" / self.model_id.replace("/", "_"))
+        keys = [VectorCache.key(t) for t in texts]
+        found = cache.get(keys)
+        todo = list(dict.fromkeys(k for k in keys if k not in found))
+        if todo:
+            first = {k: t for k, t in zip(keys, texts, strict=True) if k in set(todo)}
+            vecs = self.encoder().encode([first[k] for k in todo])
+            cache.put(todo, vecs)
+            found.update(zip(todo, vecs, strict=True))
+        return np.stack([np.asarray(found[k], dtype=np.float32) for k in keys])
 
     @property
     def model_id(self) -> str:
