@@ -41,7 +41,9 @@ def _s3_client():
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
     config = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=60)
-    return boto3.client("s3", endpoint_url=endpoint, config=config)
+    # a session of our own: credentials are read from the environment now, not from whatever
+    # boto3's process-wide default session cached earlier
+    return boto3.session.Session().client("s3", endpoint_url=endpoint, config=config)
 
 
 def mirror_to_s3(path: Path) -> str | None:

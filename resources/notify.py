@@ -193,7 +193,7 @@ class Notifier(dg.ConfigurableResource):
         parts = arn.split(":")
         region = _env("AWS_REGION") or _env("AWS_DEFAULT_REGION") or (parts[3] if len(parts) > 3 else None)
         endpoint = _env("AWS_ENDPOINT_URL_SNS")
-        client = boto3.client(
+        client = boto3.session.Session().client(
             "sns",
             region_name=region,
             endpoint_url=endpoint,
