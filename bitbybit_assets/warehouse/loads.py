@@ -375,10 +375,14 @@ def build_stg_articles(
         .with_columns(pl.col("scored").fill_null(False), pl.col("selected").fill_null(False))
     )
     passed_ad = pl.col("passed_filter") & pl.col("scored") & ~pl.col("is_advertisement").fill_null(False)
-    passed_quality = (
-        passed_ad
-        & (pl.col("quality_score") >= thresholds.min_quality).fill_null(False)
-        & (pl.col("tech_relevance_score") >= thresholds.min_relevance).fill_null(False)
+    # Met the thresholds itself, or was picked: selection judges relevance per story (the best
+    # article of the cluster), so a picked representative may score lower on its own.
+    passed_quality = passed_ad & (
+        pl.col("selected")
+        | (
+            (pl.col("quality_score") >= thresholds.min_quality).fill_null(False)
+            & (pl.col("tech_relevance_score") >= thresholds.min_relevance).fill_null(False)
+        )
     )
     is_dup = (pl.col("filter_reason") == "duplicate_url").fill_null(False) | (
         pl.col("scored") & (pl.col("is_canonical") == False).fill_null(False)  # noqa: E712

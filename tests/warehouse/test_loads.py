@@ -64,6 +64,23 @@ def test_stg_articles_funnel_flags():
     assert t["stg_articles"]["partition_date"].unique().to_list() == [DAY1]
 
 
+def test_picked_story_representative_counts_as_passing_quality():
+    """Selection judges relevance per story: a picked article below the threshold on its own still
+    passed quality scoring, so the per-feed funnel never increases (the dbt funnel test)."""
+    frames = day_frames(DAY1)
+    scored = frames["scored_articles"]
+    low = scored.filter(pl.col("selected"))["entry_key"][0]
+    frames["scored_articles"] = scored.with_columns(
+        pl.when(pl.col("entry_key") == low).then(1.5).otherwise(pl.col("tech_relevance_score"))
+        .alias("tech_relevance_score")
+    )
+    a = build_day_tables(frames, DAY1, run=RUN1, thresholds=Thresholds(3.0, 4.0))["stg_articles"]
+    row = a.filter(pl.col("entry_key") == low).row(0, named=True)
+    assert row["selected"] and row["passed_quality_scoring"]
+    per_feed = a.group_by("feed_name").agg(pl.col("passed_quality_scoring").sum(), pl.col("selected").sum())
+    assert (per_feed["passed_quality_scoring"] >= per_feed["selected"]).all()
+
+
 def test_seed_rows_use_deterministic_uuids():
     frames = day_frames(DAY1)
     t = build_day_tables(frames, DAY1, run=RUN1)
