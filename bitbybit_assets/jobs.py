@@ -47,20 +47,15 @@ def cpu_run_tags(concurrency: str) -> dict[str, str]:
     return {"bitbybit/compute": "cpu", "bitbybit/concurrency": concurrency}
 
 
-# The newsletter freshness check is evaluated on its own schedule (the freshness sensor): inside a
-# run over past days it would only report that *today's* newsletter is not there yet.
-_SCHEDULED_CHECKS = dg.AssetSelection.checks(dg.AssetCheckKey(dg.AssetKey("newsletters"), "freshness_check"))
-
-
 def _groups(groups: tuple[str, ...]) -> dg.AssetSelection:
-    return dg.AssetSelection.groups(*groups) - _SCHEDULED_CHECKS
+    return dg.AssetSelection.groups(*groups)
 
 
 def all_jobs() -> list:
     return [
         dg.define_asset_job(
             DAILY_JOB_NAME,
-            selection=dg.AssetSelection.all() - _SCHEDULED_CHECKS,
+            selection=dg.AssetSelection.all(),
             partitions_def=daily_partitions,
             description="Fetch, filter, score, enhance, render and export one day (or a range in one run).",
         ),
