@@ -7,7 +7,6 @@ import dagster as dg
 import polars as pl
 import psycopg2
 import pytest
-import yaml
 
 from bitbybit_assets.curate import assets as curate_assets
 from bitbybit_assets.definitions import build_definitions, build_resources
@@ -17,7 +16,7 @@ from bitbybit_assets.jobs import DAILY_JOB_NAME
 from bitbybit_assets.publish import assets as publish_assets
 from resources.lakehouse import Lakehouse
 from tests.integration.helpers import materialize_days
-from tests.support.postgres import DAGSTER_PG_STORAGE, create_database, dagster_pg_env, drop_database, pg_env
+from tests.support.postgres import create_database, dagster_pg_env, dagster_pg_storage, drop_database, pg_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -78,7 +77,7 @@ def prod_env(isolated_env, s3_test_server, monkeypatch):
 
 
 def test_full_graph_with_production_settings_on_s3_and_postgres(prod_env, s3_test_server, tmp_path):
-    storage = yaml.safe_load(DAGSTER_PG_STORAGE)
+    storage = dagster_pg_storage()
     defs = build_definitions()
     assert build_resources("prod")["lakehouse"].root_uri().startswith("s3://")
     job = defs.resolve_job_def(DAILY_JOB_NAME)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import psycopg2
 import pytest
+import yaml
 from psycopg2 import sql
 
 ADMIN_DSN = os.environ.get(
@@ -62,25 +64,17 @@ def pg_env(monkeypatch: pytest.MonkeyPatch, dsn: str) -> None:
     monkeypatch.setenv("POSTGRES_PASSWORD", parts.get("password", ""))
 
 
-# The production dagster.yaml storage section (dagster-postgres), as written there.
-DAGSTER_PG_STORAGE = """
-storage:
-  postgres:
-    postgres_db:
-      hostname: {env: DAGSTER_PG_HOST}
-      port: {env: DAGSTER_PG_PORT}
-      username: {env: DAGSTER_PG_USERNAME}
-      password: {env: DAGSTER_PG_PASSWORD}
-      db_name: {env: DAGSTER_PG_DB}
-      scheme: postgresql+psycopg2
-"""
+def dagster_pg_storage() -> dict:
+    """The ``storage:`` section of the repository's production dagster.yaml, as written there."""
+    path = Path(__file__).resolve().parents[2] / "dagster.yaml"
+    return {"storage": yaml.safe_load(path.read_text())["storage"]}
 
 
 def dagster_pg_env(monkeypatch: pytest.MonkeyPatch, dsn: str) -> None:
-    """Point the DAGSTER_PG_* variables of DAGSTER_PG_STORAGE at ``dsn``."""
+    """Point the DAGSTER_PG_* variables that dagster.yaml reads at ``dsn``."""
     parts = psycopg2.extensions.parse_dsn(dsn)
     monkeypatch.setenv("DAGSTER_PG_HOST", parts.get("host", "127.0.0.1"))
     monkeypatch.setenv("DAGSTER_PG_PORT", str(parts.get("port", 5432)))
-    monkeypatch.setenv("DAGSTER_PG_USERNAME", parts.get("user", "postgres"))
+    monkeypatch.setenv("DAGSTER_PG_USER", parts.get("user", "postgres"))
     monkeypatch.setenv("DAGSTER_PG_PASSWORD", parts.get("password", "unused-with-trust-auth"))
     monkeypatch.setenv("DAGSTER_PG_DB", parts["dbname"])

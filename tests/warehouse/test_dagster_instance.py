@@ -1,6 +1,6 @@
 """The Dagster instance on PostgreSQL (dagster-postgres): a run is recorded in the database.
 
-``STORAGE_SNIPPET`` is the production ``dagster.yaml`` storage section, tested as written.
+The storage section of the repository's production ``dagster.yaml`` is used as written.
 """
 
 from __future__ import annotations
@@ -8,14 +8,13 @@ from __future__ import annotations
 import dagster as dg
 import psycopg2
 import pytest
-import yaml
 
 from bitbybit_assets.warehouse.db import PostgresWarehouse
-from tests.support.postgres import DAGSTER_PG_STORAGE, dagster_pg_env
+from tests.support.postgres import dagster_pg_env, dagster_pg_storage
 
 pytestmark = pytest.mark.integration
 
-STORAGE_SNIPPET = DAGSTER_PG_STORAGE
+
 
 
 @dg.asset
@@ -25,7 +24,7 @@ def tiny() -> int:
 
 def test_run_is_recorded_in_postgres_backed_instance(fresh_pg, monkeypatch, tmp_path):
     dagster_pg_env(monkeypatch, fresh_pg)
-    overrides = yaml.safe_load(STORAGE_SNIPPET)
+    overrides = dagster_pg_storage()
 
     with dg.instance_for_test(overrides=overrides, temp_dir=str(tmp_path)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
