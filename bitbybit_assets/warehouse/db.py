@@ -71,6 +71,17 @@ class Warehouse:
         raise NotImplementedError
 
     # -- shared
+    def _insertable(self, table: str, df: pl.DataFrame) -> tuple[dict[str, str], pl.DataFrame]:
+        """``table``'s column types and ``df`` ready to insert (structs as JSON text); refuses a
+        missing table or columns the table does not have."""
+        types = self.columns(table)
+        if not types:
+            raise LookupError(f"table {table!r} does not exist")
+        unknown = [c for c in df.columns if c not in types]
+        if unknown:
+            raise KeyError(f"{table}: no such columns {unknown}")
+        return types, structs_to_json(df)
+
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         self._exec(sql, params)
 
@@ -136,13 +147,7 @@ class PostgresWarehouse(Warehouse):
 
         if df.height == 0:
             return 0
-        types = self.columns(table)
-        if not types:
-            raise LookupError(f"table {table!r} does not exist")
-        unknown = [c for c in df.columns if c not in types]
-        if unknown:
-            raise KeyError(f"{table}: no such columns {unknown}")
-        df = structs_to_json(df)
+        types, df = self._insertable(table, df)
         cols = [ident(c) for c in df.columns]
         # Explicit casts let text carry uuid, uuid[], jsonb and numeric values.
         template = "(" + ", ".join(f"%s::{types[c]}" for c in cols) + ")"
@@ -182,13 +187,7 @@ class DuckDBWarehouse(Warehouse):
     def insert_frame(self, table: str, df: pl.DataFrame) -> int:
         if df.height == 0:
             return 0
-        types = self.columns(table)
-        if not types:
-            raise LookupError(f"table {table!r} does not exist")
-        unknown = [c for c in df.columns if c not in types]
-        if unknown:
-            raise KeyError(f"{table}: no such columns {unknown}")
-        df = structs_to_json(df)
+        _, df = self._insertable(table, df)
         cols = ", ".join(ident(c) for c in df.columns)
         view = "__bitbybit_frame"
         self.raw.register(view, df.to_arrow())
