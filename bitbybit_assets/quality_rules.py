@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 import polars as pl
 
 SAMPLE_ROWS = 10
-_HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
+# attributes that make a browser or mail client follow or load a URL
+LINK_ATTRIBUTES = ("href", "src", "action", "formaction", "poster", "background", "xlink:href")
 _MERGE_TAG = re.compile(r"^\s*(\{\{.*\}\}|\*\|.*\|\*|%%.*%%)\s*$")
 
 
@@ -262,8 +263,15 @@ def links_valid(df: pl.DataFrame, days: Sequence[date], column: str = "url",
                    _sample(bad, ["partition_date", "rank", "entry_key", "title", column]))
 
 
+def _pick_source(df: pl.DataFrame) -> pl.Expr:
+    """``pick_source`` (pipeline | pin | replacement); tables from before the desk are all pipeline."""
+    return pl.col("pick_source").fill_null("pipeline") if "pick_source" in df.columns else pl.lit("pipeline")
+
+
 def picks_match_selection(enhanced: pl.DataFrame, scored: pl.DataFrame, days: Sequence[date]) -> RuleResult:
-    """Every enhanced pick is a selected, non-advertisement row of ``scored_articles``."""
+    """Every enhanced pick is a selected, non-advertisement row of ``scored_articles``, or an editor's
+    pick of a row of the day (``pick_source``): a replacement for a dropped pick must not be an ad;
+    a pinned article may be anything, ads included: the editor's call, flagged by :func:`pinned_ads`."""
     need = ["partition_date", "entry_key", "selected", "is_advertisement"]
     missing = _missing(scored, need) or _missing(enhanced, ["partition_date", "entry_key"])
     if missing:
@@ -271,20 +279,43 @@ def picks_match_selection(enhanced: pl.DataFrame, scored: pl.DataFrame, days: Se
     ref = scored.select(need)
     per_day, failed, bad = {}, {}, []
     for d, part in _day_frames(enhanced, days).items():
-        joined = part.join(ref, on=["partition_date", "entry_key"], how="left")
-        wrong = joined.filter(
-            ~pl.col("selected").fill_null(False) | pl.col("is_advertisement").fill_null(True)
-        ).with_columns(
+        joined = part.join(ref, on=["partition_date", "entry_key"], how="left").with_columns(
+            _pick_source(part).alias("pick_source"))
+        problem = (
             pl.when(pl.col("selected").is_null()).then(pl.lit("not in scored_articles"))
-            .when(~pl.col("selected")).then(pl.lit("not selected"))
-            .otherwise(pl.lit("advertisement")).alias("problem")
+            .when(pl.col("pick_source") == "pin").then(pl.lit(None, pl.String))
+            .when(~pl.col("selected") & (pl.col("pick_source") != "replacement")).then(pl.lit("not selected"))
+            .when(pl.col("is_advertisement").fill_null(True)).then(pl.lit("advertisement"))
+            .otherwise(pl.lit(None, pl.String))
         )
-        per_day[d.isoformat()] = {"picks": part.height, "unexpected": wrong.height}
+        wrong = joined.with_columns(problem.alias("problem")).filter(pl.col("problem").is_not_null())
+        editor = joined.filter(pl.col("pick_source") != "pipeline").height
+        per_day[d.isoformat()] = {"picks": part.height, "editor_picks": editor, "unexpected": wrong.height}
         if wrong.height:
             failed[d.isoformat()] = f"{wrong.height} pick(s) not a selected non-ad scored article"
             bad.append(wrong)
-    return _finish(failed, per_day, "every pick is a selected, non-ad scored article",
-                   failures=_sample(bad, ["partition_date", "rank", "entry_key", "title", "problem"]))
+    return _finish(failed, per_day, "every pick is a selected, non-ad scored article or an editor's pick",
+                   failures=_sample(bad, ["partition_date", "rank", "entry_key", "title", "pick_source", "problem"]))
+
+
+def pinned_ads(enhanced: pl.DataFrame, scored: pl.DataFrame, days: Sequence[date]) -> RuleResult:
+    """No pick an editor pinned is flagged as an advertisement (a warning: the editor may overrule
+    the ad classifier, but it should be a decision, seen)."""
+    need = ["partition_date", "entry_key", "is_advertisement", "ad_reason"]
+    missing = _missing(scored, need) or _missing(enhanced, ["partition_date", "entry_key"])
+    if missing:
+        return _missing_result("scored_articles/enhanced_articles", missing)
+    per_day, failed, bad = {}, {}, []
+    for d, part in _day_frames(enhanced, days).items():
+        pins = part.filter(_pick_source(part) == "pin")
+        ads = pins.join(scored.select(need), on=["partition_date", "entry_key"], how="left").filter(
+            pl.col("is_advertisement").fill_null(False))
+        per_day[d.isoformat()] = {"pins": pins.height, "pinned_ads": ads.height}
+        if ads.height:
+            failed[d.isoformat()] = f"{ads.height} pinned pick(s) flagged as ads"
+            bad.append(ads)
+    return _finish(failed, per_day, "no pinned pick is flagged as an ad",
+                   failures=_sample(bad, ["partition_date", "rank", "entry_key", "title", "ad_reason"]))
 
 
 def newsletter_complete(newsletters: pl.DataFrame, days: Sequence[date], min_articles: int) -> RuleResult:
@@ -319,8 +350,28 @@ def newsletter_complete(newsletters: pl.DataFrame, days: Sequence[date], min_art
 
 
 def html_links(html: str | None) -> list[str]:
-    """Every ``href`` value in ``html``."""
-    return [next(g for g in m.groups() if g is not None) for m in _HREF.finditer(html or "")]
+    """Every URL-bearing attribute value (``href``, ``src``, ``srcset`` entries, ``action``...) of
+    every element of ``html``, in document order, entities decoded.
+
+    The HTML is parsed (lexbor, as a browser would), so only real attributes count: text such as
+    ``Stop writing href="javascript:void(0)" in your HTML`` in a headline is not a link."""
+    if not html:
+        return []
+    from selectolax.lexbor import LexborHTMLParser
+
+    out: list[str] = []
+    for node in LexborHTMLParser(html).css("*"):
+        attrs = node.attributes
+        if not attrs:
+            continue
+        for name in LINK_ATTRIBUTES:
+            value = attrs.get(name)
+            if value is not None:
+                out.append(value.strip())
+        srcset = attrs.get("srcset")
+        if srcset:
+            out += [part.strip().split()[0] for part in srcset.split(",") if part.strip()]
+    return out
 
 
 def newsletter_links_valid(newsletters: pl.DataFrame, days: Sequence[date],

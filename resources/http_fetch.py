@@ -18,6 +18,9 @@ Behaviour, per feed:
 * ``If-None-Match`` / ``If-Modified-Since`` from the request; ``304`` -> ``not_modified``.
 * ``timeout_seconds`` bounds connect, each read, and the whole attempt end to end (a watchdog shuts
   the socket at the deadline, so a slow-drip server cannot hang a worker).
+* ``feed_deadline_seconds`` bounds everything for one feed: DNS lookups (run with a timeout), the
+  wait for the host's politeness slot, every redirect, retry and ``Retry-After`` pause. A wait that
+  would pass the deadline is not started; the feed fails with a message naming the setting.
 * Body capped at ``max_bytes`` while streaming, after gzip decoding.
 * Redirects (301/302/303/307/308) up to ``max_redirects``; loops are detected.
 * 429/503 honour ``Retry-After`` (seconds or HTTP-date) up to ``max_retry_after_seconds``;
@@ -40,7 +43,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import urllib3
@@ -57,7 +59,9 @@ from urllib3.exceptions import (
 from urllib3.util import connection as urllib3_connection
 
 from bitbybit_assets.settings import FetchSettings
+from bitbybit_assets.text_safety import redact_url
 from resources.fetch_types import FetchRequest, FetchResult
+from resources.retry_after import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -137,22 +141,31 @@ def blocked_reason(ip: IPAddress) -> str | None:
     return next((reason for hit, reason in checks if hit), None)
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delay-seconds or HTTP-date); None if absent/bad."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+def _resolve_within(resolver: Resolver, host: str, progress: _Progress) -> list[str]:
+    """``resolver(host)`` in a helper thread, abandoned (feed fails) at the feed deadline:
+    ``getaddrinfo`` has no timeout of its own, so a slow DNS server could otherwise hold a worker."""
+    left = progress.check(f"resolving {host}")
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = list(resolver(host))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name=f"dns-{host}"[:40], daemon=True)
+    worker.start()
+    worker.join(None if left == float("inf") else left)
+    if worker.is_alive():
+        raise progress.expired(f"cannot resolve {host} in time")
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]
+
+
+def _safe(url: str) -> str:
+    """``url`` for an error message or log: credentials and secret query values masked."""
+    return redact_url(url) or url
 
 
 def _host_key(host: str) -> str:
@@ -263,21 +276,29 @@ class _HostGate:
         self._not_before: dict[str, float] = {}
 
     @contextmanager
-    def slot(self, host: str) -> Iterator[None]:
+    def slot(self, host: str, progress: _Progress | None = None) -> Iterator[None]:
+        """Hold ``host``'s slot; with ``progress``, give up (raise) rather than wait past its deadline."""
         key = _host_key(host)
         with self._lock:
             host_lock = self._locks.setdefault(key, threading.Lock())
-        with host_lock:
+        left = progress.check(f"waiting for {host}") if progress is not None else -1
+        if not host_lock.acquire(timeout=left):
+            raise progress.expired(f"waiting for {host}")  # type: ignore[union-attr]
+        try:
             while True:
                 with self._lock:
                     wait = self._not_before.get(key, 0.0) - time.monotonic()
                 if wait <= 0:
                     break
+                if progress is not None:
+                    progress.check(f"waiting {wait:.1f}s for {host}", needed=wait)
                 time.sleep(wait)
             try:
                 yield
             finally:
                 self.defer(host, self._delay)
+        finally:
+            host_lock.release()
 
     def defer(self, host: str, seconds: float) -> None:
         """No request to ``host`` starts earlier than ``seconds`` from now."""
@@ -306,6 +327,24 @@ class _Progress:
     waits: list[float] = field(default_factory=list)
     chain: list[str] = field(default_factory=list)
     ip: str | None = None
+    deadline: float = float("inf")  # time.monotonic() by which the whole feed must be done
+    deadline_seconds: float = float("inf")
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def expired(self, what: str) -> _FetchFailed:
+        return _FetchFailed(
+            f"{what}: feed deadline of {self.deadline_seconds:g}s passed "
+            "(ingest.fetch.feed_deadline_seconds)"
+        )
+
+    def check(self, what: str, needed: float = 0.0) -> float:
+        """Seconds left; raises when ``needed`` more seconds would pass the deadline."""
+        left = self.remaining()
+        if left <= 0 or needed > left:
+            raise self.expired(what)
+        return left
 
 
 # ---------------------------------------------------------------------------- fetcher
@@ -341,7 +380,8 @@ class HttpFeedFetcher:
         """Fetch one feed; failures come back as ``fetch_status="error"`` rows, never exceptions."""
         fetched_at = datetime.now(UTC)
         started = time.monotonic()
-        progress = _Progress(url=req.url, chain=[req.url])
+        budget = self.settings.feed_deadline_seconds
+        progress = _Progress(url=req.url, chain=[req.url], deadline=started + budget, deadline_seconds=budget)
         try:
             reply = self._follow(req, progress)
         except _FetchFailed as exc:
@@ -414,7 +454,7 @@ class HttpFeedFetcher:
             nxt = _strip_fragment(urljoin(url, location.strip()))
             if nxt in progress.chain:
                 raise _FetchFailed(
-                    f"redirect loop: {' -> '.join([*progress.chain, nxt])}", http_status=reply.status
+                    f"redirect loop: {' -> '.join(_safe(u) for u in [*progress.chain, nxt])}", http_status=reply.status
                 )
             if hop == s.max_redirects:
                 raise _FetchFailed(f"too many redirects ({s.max_redirects})", http_status=reply.status)
@@ -459,6 +499,7 @@ class HttpFeedFetcher:
                     self._gate.defer(urlsplit(url).hostname or "", retry_after)
                 else:
                     wait = self._backoff * 2**progress.retries
+            progress.check(f"retry in {wait:g}s", needed=wait)
             progress.retries += 1
             progress.waits.append(round(wait, 3))
             log.debug("retrying %s in %.2fs", url, wait)
@@ -470,31 +511,32 @@ class HttpFeedFetcher:
             parts = urlsplit(url)
             port = parts.port
         except ValueError as exc:
-            raise _FetchFailed(f"invalid URL {url!r}: {exc}") from exc
+            raise _FetchFailed(f"invalid URL {_safe(url)!r}: {exc}") from exc
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
             raise _FetchFailed(f"unsupported scheme {scheme or '(none)'}")
         host = parts.hostname
         if not host:
-            raise _FetchFailed(f"invalid URL {url!r}: no host")
-        ips = self._vet(host)
+            raise _FetchFailed(f"invalid URL {_safe(url)!r}: no host")
+        ips = self._vet(host, progress)
         path = parts.path or "/"
         if parts.query:
             path = f"{path}?{parts.query}"
         port = port or (443 if scheme == "https" else 80)
-        with self._gate.slot(host):
+        with self._gate.slot(host, progress):
             progress.requests += 1
-            reply = self._send(scheme, host, port, ips, path, headers)
+            timeout = min(self.settings.timeout_seconds, progress.check("request"))
+            reply = self._send(scheme, host, port, ips, path, headers, timeout)
         progress.ip = reply.ip
         return reply
 
-    def _vet(self, host: str) -> tuple[str, ...]:
+    def _vet(self, host: str, progress: _Progress) -> tuple[str, ...]:
         """Resolve ``host`` and apply the SSRF guard; returns the addresses to connect to."""
         try:
             addresses: list[IPAddress] = [ipaddress.ip_address(host)]
         except ValueError:
             try:
-                resolved = list(self._resolver(host))
+                resolved = _resolve_within(self._resolver, host, progress)
             except socket.gaierror as exc:
                 transient = exc.errno == socket.EAI_AGAIN
                 raise _FetchFailed(
@@ -517,10 +559,16 @@ class HttpFeedFetcher:
         return tuple(dict.fromkeys(str(ip) for ip in addresses))
 
     def _send(
-        self, scheme: str, host: str, port: int, ips: tuple[str, ...], path: str, headers: dict[str, str]
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        ips: tuple[str, ...],
+        path: str,
+        headers: dict[str, str],
+        timeout: float,
     ) -> _Reply:
-        """One GET to the pinned address, reading the body (bounded) on success."""
-        timeout = self.settings.timeout_seconds
+        """One GET to the pinned address within ``timeout`` seconds, reading the body (bounded)."""
         with _Deadline(timeout) as deadline:
             pool_cls: type[HTTPConnectionPool] = _PinnedHTTPSPool if scheme == "https" else _PinnedHTTPPool
             tls: dict[str, object] = {"cert_reqs": "CERT_REQUIRED"} if scheme == "https" else {}

@@ -96,6 +96,42 @@ class Lakehouse(dg.ConfigurableResource):
         dt = self.delta_table(table)
         return {"table_uri": self.table_uri(table), "version": dt.version() if dt else None, "rows": df.height}
 
+    def append_rows(self, table: str, df: pl.DataFrame, *, attempts: int = 8) -> dict:
+        """Add ``df`` to ``table`` in one blind-append Delta commit (partitioned by day).
+
+        Appends never rewrite existing files, so two writers appending at once both keep every row:
+        the loser of a commit race re-reads the log and commits at the next version. A conflict that
+        still surfaces (e.g. both creating the table, or a concurrent schema change) is retried up to
+        ``attempts`` times with a short random pause; nothing is ever overwritten."""
+        import random
+        import time
+
+        from deltalake.exceptions import CommitFailedError
+
+        if PARTITION_COLUMN not in df.columns or df.schema[PARTITION_COLUMN] != pl.Date:
+            raise LakehouseError(f"{table}: append needs a pl.Date {PARTITION_COLUMN} column")
+        if df.is_empty():
+            return {"table_uri": self.table_uri(table), "version": None, "rows": 0}
+        null_typed = [c for c, t in df.schema.items() if t == pl.Null]
+        if null_typed:
+            df = df.with_columns(pl.col(c).cast(pl.String) for c in null_typed)
+        for attempt in range(1, attempts + 1):
+            try:
+                df.write_delta(
+                    self.table_uri(table),
+                    mode="append",
+                    storage_options=self.storage_options() or None,
+                    delta_write_options={"partition_by": [PARTITION_COLUMN], "schema_mode": "merge"},
+                )
+                break
+            except CommitFailedError as exc:
+                if attempt >= attempts:
+                    raise LakehouseError(f"{table}: append failed after {attempts} attempts: {exc}") from exc
+                log.warning("%s: append conflicted (%s); retrying", table, str(exc).splitlines()[0])
+                time.sleep(random.uniform(0.05, 0.25) * attempt)
+        dt = self.delta_table(table)
+        return {"table_uri": self.table_uri(table), "version": dt.version() if dt else None, "rows": df.height}
+
     # ------------------------------------------------------------------ reads
 
     def scan_days(self, table: str, start: date, end: date) -> pl.LazyFrame | None:

@@ -17,7 +17,6 @@ estimated cost, a ledger row per attempt and a cache keyed by content hash + pro
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import json
 import logging
@@ -30,11 +29,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any
 
 import dagster as dg
 import jsonschema
-from pydantic import BaseModel, ConfigDict, Field
+
+from bitbybit_assets.enhance.llm_config import LLMConfig
+from bitbybit_assets.text_safety import clean_json, redact_url
+from resources.retry_after import retry_after_from_headers
 
 log = logging.getLogger(__name__)
 
@@ -54,30 +56,6 @@ FAILURE_STATUSES = (
 )
 
 
-class LLMConfig(BaseModel):
-    """The ``llm`` section of production.yaml."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    default_model: str = "gpt-4o-mini"
-    max_retries: int = Field(3, ge=0)  # attempts = 1 + max_retries
-    timeout_seconds: float = Field(60.0, gt=0)
-    batch_size: int = Field(8, ge=1)
-    concurrency: int = Field(2, ge=1)
-    budget_usd_per_run: float = Field(1.0, ge=0)
-    cost_per_1k_input_tokens_usd: float = Field(0.00015, ge=0)
-    cost_per_1k_output_tokens_usd: float = Field(0.0006, ge=0)
-    max_output_tokens: int = Field(1200, ge=16)
-    max_article_chars: int = Field(3000, ge=200)  # article text sent per article
-    temperature: float = 0.2
-    # json_object: OpenAI JSON mode; json_schema: OpenAI/vLLM structured outputs; json_object_schema:
-    # llama.cpp server's grammar-constrained JSON ({"type": "json_object", "schema": ...}); none.
-    response_format: Literal["json_object", "json_schema", "json_object_schema", "none"] = "json_object"
-    backoff_base_seconds: float = Field(1.0, ge=0)
-    backoff_max_seconds: float = Field(30.0, ge=0)
-    max_retry_after_seconds: float = Field(120.0, ge=0)
-
-
 def load_llm_config() -> LLMConfig:
     from bitbybit_assets.settings import load_settings
 
@@ -95,20 +73,24 @@ def estimate_tokens(text: str) -> int:
 
 
 def parse_json_answer(content: str | None) -> Any:
-    """The JSON object in a chat answer; tolerates markdown fences and prose around it."""
+    """The JSON object in a chat answer; tolerates markdown fences and prose around it.
+
+    Model output is untrusted: every string in the result is cleaned (lone surrogates, NUL and
+    other control characters removed, :func:`bitbybit_assets.text_safety.clean_json`)."""
     if content is None:
         raise ValueError("empty answer")
-    text = content.strip()
+    text = str(content).strip()
     fence = re.match(r"^```(?:json)?\s*(.*?)\s*```$", text, re.S)
     if fence:
         text = fence.group(1)
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError:
         start, end = text.find("{"), text.rfind("}")
         if start == -1 or end <= start:
             raise
-        return json.loads(text[start : end + 1])
+        data = json.loads(text[start : end + 1])
+    return clean_json(data)
 
 
 def wire_schema(schema: Any) -> Any:
@@ -122,29 +104,9 @@ def wire_schema(schema: Any) -> Any:
 
 
 def retry_after_seconds(headers: Any) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` / ``Retry-After`` (seconds or an HTTP date)."""
-    if headers is None:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    """Seconds to wait from ``retry-after-ms`` / ``Retry-After`` (seconds or an HTTP date); never
+    raises, whatever the server sent (see :mod:`resources.retry_after`)."""
+    return retry_after_from_headers(headers)
 
 
 @dataclass
@@ -175,6 +137,7 @@ class LLMSession:
         prompt_version: str,
         cache: dict[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        spent_before_usd: float = 0.0,
     ) -> None:
         self.client = client
         self.model = model
@@ -187,6 +150,8 @@ class LLMSession:
         self._ledger: list[dict] = []
         self._lock = threading.Lock()
         self._spent = 0.0
+        # what earlier sessions of the same run already spent (the budget is per run, all stages)
+        self._spent_before = max(0.0, float(spent_before_usd))
         self._reserved = 0.0
         self._response_format = config.response_format
         self.budget_exhausted = False
@@ -203,8 +168,8 @@ class LLMSession:
         if raw is None:
             return None
         try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
+            value = clean_json(json.loads(raw))
+        except (json.JSONDecodeError, TypeError, ValueError):
             return None
         self._record(
             partition_date=partition_date,
@@ -217,7 +182,7 @@ class LLMSession:
         return value
 
     def cache_put(self, key: str, value: Any, *, purpose: str, partition_date: date) -> None:
-        raw = json.dumps(value, sort_keys=True, ensure_ascii=False)
+        raw = json.dumps(clean_json(value), sort_keys=True, ensure_ascii=False)
         with self._lock:
             self._cache[key] = raw
             self._new_cache.setdefault(
@@ -291,7 +256,8 @@ class LLMSession:
         with self._lock:
             if (
                 self.budget_exhausted
-                or self._spent + self._reserved + estimate > self.config.budget_usd_per_run
+                or self._spent_before + self._spent + self._reserved + estimate
+                > self.config.budget_usd_per_run
             ):
                 self.budget_exhausted = True
                 return False
@@ -345,7 +311,10 @@ class LLMSession:
                     status="budget_skipped",
                     attempt=attempt,
                     item_count=item_count,
-                    error=f"estimated ${estimate:.6f} would pass the run budget ${c.budget_usd_per_run:.4f}",
+                    error=(
+                        f"estimated ${estimate:.6f} would pass the run budget ${c.budget_usd_per_run:.4f}"
+                        f" (${self._spent_before:.6f} spent by earlier stages of this run)"
+                    ),
                 )
                 return JsonResult(None, "budget_skipped", attempt - 1, total_cost, "budget")
             wait: float | None = None
@@ -457,6 +426,13 @@ class Endpoint:
     api_key: str
     model: str
 
+    def __repr__(self) -> str:  # never the key, never credentials in the URL
+        return f"Endpoint(base_url={redact_url(self.base_url)!r}, model={self.model!r})"
+
+    def describe(self) -> str:
+        """Where the endpoint is, safe to log (credentials and secret query values masked)."""
+        return redact_url(self.base_url) or "api.openai.com"
+
 
 class LLMResource(dg.ConfigurableResource):
     """OpenAI-compatible chat endpoint. Fields override the ``BITBYBIT_LLM_*`` environment variables;
@@ -486,8 +462,12 @@ class LLMResource(dg.ConfigurableResource):
         cache: dict[str, str] | None = None,
         config: LLMConfig | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        spent_before_usd: float = 0.0,
     ) -> LLMSession | None:
-        """A session for one run, or ``None`` when no endpoint is configured."""
+        """A session for one run, or ``None`` when no endpoint is configured.
+
+        ``spent_before_usd``: what this run already spent on the endpoint (earlier stages, from the
+        ``llm_calls`` ledger); it counts against ``budget_usd_per_run``."""
         config = config or load_llm_config()
         ep = self.endpoint(config)
         if ep is None:
@@ -508,4 +488,5 @@ class LLMResource(dg.ConfigurableResource):
             prompt_version=prompt_version,
             cache=cache,
             sleep=sleep,
+            spent_before_usd=spent_before_usd,
         )

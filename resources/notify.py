@@ -9,10 +9,14 @@ come only from the environment, read when a message is sent:
   ARN); ``AWS_ENDPOINT_URL_SNS`` for a non-AWS endpoint (the global ``AWS_ENDPOINT_URL``, which may
   point at S3-compatible storage, is ignored).
 * ``webhook``: ``BITBYBIT_ALERT_WEBHOOK_URL`` (http/https); posts ``{"text": ...}`` as JSON.
-* ``smtp``: ``BITBYBIT_ALERT_SMTP_HOST``, ``BITBYBIT_ALERT_SMTP_PORT`` (587 with STARTTLS, else 25),
-  ``BITBYBIT_ALERT_SMTP_FROM``, ``BITBYBIT_ALERT_SMTP_TO`` (comma-separated),
+* ``smtp``: ``BITBYBIT_ALERT_SMTP_HOST``, ``BITBYBIT_ALERT_SMTP_PORT`` (465 with implicit TLS, 587
+  with STARTTLS, else 25), ``BITBYBIT_ALERT_SMTP_FROM``, ``BITBYBIT_ALERT_SMTP_TO`` (comma-separated),
   ``BITBYBIT_ALERT_SMTP_USER``/``BITBYBIT_ALERT_SMTP_PASSWORD`` (optional),
-  ``BITBYBIT_ALERT_SMTP_STARTTLS`` (``true``/``false``; default ``operations.alerts.smtp_starttls``).
+  ``BITBYBIT_ALERT_SMTP_STARTTLS`` (``true``/``false``; default ``operations.alerts.smtp_starttls``),
+  ``BITBYBIT_ALERT_SMTP_SSL`` (``true``: implicit TLS from the first byte),
+  ``BITBYBIT_ALERT_SMTP_CA_FILE`` (PEM bundle to trust instead of the system CAs, e.g. a private CA).
+  TLS always verifies the server's certificate and host name, and the password is never sent over
+  a connection without TLS: a user without STARTTLS/SSL is refused before connecting.
 
 Every send has a timeout and is retried with exponential backoff on transient errors (timeouts,
 connection errors, HTTP 429/5xx, SMTP 4xx, SNS throttling); a permanent error (bad URL, HTTP 4xx,
@@ -23,6 +27,7 @@ import json
 import logging
 import os
 import smtplib
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -71,6 +76,17 @@ def _flag(name: str, default: bool) -> bool:
     if value is None:
         return default
     return value.lower() in ("1", "true", "yes", "on")
+
+
+def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
+    """A client TLS context that verifies the server's certificate chain and host name (the system
+    CAs, or ``ca_file``); TLS 1.2 at least."""
+    try:
+        context = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+    except (OSError, ssl.SSLError) as exc:
+        raise _Permanent(f"cannot load CA file {ca_file}: {exc}") from exc
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 
 class Notifier(dg.ConfigurableResource):
@@ -158,19 +174,35 @@ class Notifier(dg.ConfigurableResource):
         host = _require("BITBYBIT_ALERT_SMTP_HOST")
         sender = _require("BITBYBIT_ALERT_SMTP_FROM")
         recipients = [r.strip() for r in _require("BITBYBIT_ALERT_SMTP_TO").split(",") if r.strip()]
-        starttls = _flag("BITBYBIT_ALERT_SMTP_STARTTLS", self._alerts().smtp_starttls)
-        port = int(_env("BITBYBIT_ALERT_SMTP_PORT") or (587 if starttls else 25))
+        implicit_tls = _flag("BITBYBIT_ALERT_SMTP_SSL", False)
+        starttls = not implicit_tls and _flag("BITBYBIT_ALERT_SMTP_STARTTLS", self._alerts().smtp_starttls)
+        try:
+            port = int(_env("BITBYBIT_ALERT_SMTP_PORT") or (465 if implicit_tls else 587 if starttls else 25))
+        except ValueError as exc:
+            raise _Permanent("BITBYBIT_ALERT_SMTP_PORT must be a number") from exc
         user, password = _env("BITBYBIT_ALERT_SMTP_USER"), _env("BITBYBIT_ALERT_SMTP_PASSWORD")
+        if user and not (implicit_tls or starttls):
+            raise _Permanent(
+                "refusing to send the SMTP password without TLS: set BITBYBIT_ALERT_SMTP_STARTTLS=true "
+                "or BITBYBIT_ALERT_SMTP_SSL=true (or drop BITBYBIT_ALERT_SMTP_USER)"
+            )
         msg = EmailMessage()
         msg["Subject"], msg["From"], msg["To"] = subject, sender, ", ".join(recipients)
         msg.set_content(body)
+        context = tls_context(_env("BITBYBIT_ALERT_SMTP_CA_FILE")) if implicit_tls or starttls else None
         try:
-            with smtplib.SMTP(host, port, timeout=timeout) as smtp:
+            if implicit_tls:
+                client: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+            else:
+                client = smtplib.SMTP(host, port, timeout=timeout)
+            with client as smtp:
                 if starttls:
-                    smtp.starttls()
+                    smtp.starttls(context=context)  # verifies the certificate and the host name
                 if user:
                     smtp.login(user, password or "")
                 refused = smtp.send_message(msg, from_addr=sender, to_addrs=recipients)
+        except ssl.SSLCertVerificationError as exc:
+            raise _Permanent(f"TLS certificate of {host} not trusted: {exc.verify_message}") from exc
         except smtplib.SMTPAuthenticationError as exc:
             raise _Permanent(f"authentication failed: {exc.smtp_code}") from exc
         except smtplib.SMTPNotSupportedError as exc:

@@ -9,6 +9,7 @@ last attempt :class:`PostgresUnavailableError` names the host, port and database
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +41,23 @@ def describe_dsn(dsn: str) -> dict[str, str]:
     }
 
 
+def _password_of(dsn: str) -> str | None:
+    from psycopg2.extensions import parse_dsn
+
+    try:
+        return parse_dsn(dsn).get("password")
+    except Exception:  # noqa: BLE001 - a malformed DSN: mask what looks like the password
+        found = re.search(r"://[^:/@]*:(.*)@", dsn) or re.search(r"password\s*=\s*'?([^' ]*)", dsn)
+        return found.group(1) if found else None
+
+
+def redact_dsn_error(text: str, dsn: str) -> str:
+    """An error message about ``dsn`` with its password (plain or percent-encoded) masked."""
+    from bitbybit_assets.text_safety import redact_secrets
+
+    return redact_secrets(text, [_password_of(dsn)])
+
+
 def connect_with_retry(
     dsn: str,
     *,
@@ -69,6 +87,12 @@ def connect_with_retry(
             if options:
                 kwargs["options"] = options
             return psycopg2.connect(dsn, **kwargs)
+        except psycopg2.ProgrammingError as exc:  # a malformed DSN: retrying cannot help
+            # libpq quotes the offending piece of the DSN, which may be part of the password
+            reason = re.sub(r'"[^"]*"', '"…"', str(exc).strip().splitlines()[0])
+            raise PostgresUnavailableError(
+                f"invalid PostgreSQL DSN ({reason}); percent-encode special characters in a URI DSN"
+            ) from None  # the driver's message quotes the DSN, password included
         except psycopg2.OperationalError as exc:
             last = exc
             if attempt >= attempts:
@@ -76,14 +100,17 @@ def connect_with_retry(
             delay = min(max_backoff_seconds, backoff_seconds * 2 ** (attempt - 1))
             log.warning(
                 "PostgreSQL at %s:%s unreachable (attempt %d/%d): %s; retrying in %.1fs",
-                where["host"], where["port"], attempt, attempts, str(exc).strip(), delay,
+                where["host"], where["port"], attempt, attempts, redact_dsn_error(str(exc).strip(), dsn), delay,
             )  # fmt: skip
             sleep(delay)
-    reason = str(last).strip().splitlines()[0] if last else "unknown error"
-    raise PostgresUnavailableError(
+    reason = redact_dsn_error(str(last).strip().splitlines()[0], dsn) if last else "unknown error"
+    error = PostgresUnavailableError(
         f"PostgreSQL at {where['host']}:{where['port']} (database {where['dbname']!r}, user "
         f"{where['user']!r}) is unreachable after {attempts} attempts: {reason}"
-    ) from last
+    )
+    if last is not None and redact_dsn_error(str(last), dsn) != str(last):
+        raise error from None  # the driver's own message quotes the password: do not chain it
+    raise error from last
 
 
 class PostgresResource(dg.ConfigurableResource):

@@ -22,8 +22,9 @@ from resources.embeddings import EmbeddingModel
 from resources.lakehouse import Lakehouse
 
 GROUP = "curate"
-# Read by the production run launcher: put these steps on the GPU task (ECS overrides as a hint).
-GPU_OP_TAGS = {"bitbybit/compute": "gpu", "ecs/cpu": "4096", "ecs/memory": "16384"}
+# These steps belong on the GPU task. Its size is set in one place, ``deployment:`` in
+# production.yaml, which becomes the scoring job's run tags (bitbybit_assets/jobs.py).
+GPU_OP_TAGS = {"bitbybit/compute": "gpu"}
 GPU_TAGS = {"compute": "gpu"}
 EMBEDDINGS_TABLE = "article_embeddings"
 SCORED_TABLE = "scored_articles"

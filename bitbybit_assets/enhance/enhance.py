@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bitbybit_assets.enhance import offline, prompts
 from bitbybit_assets.schemas import ENHANCED_ARTICLES
+from bitbybit_assets.text_safety import clean_raw, clean_text
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +79,9 @@ class Prepared:
 
 
 def _plain(value: Any) -> str:
-    """Model output as one line of plain text (tags and markdown stripped)."""
-    text = html.unescape(str(value or ""))
-    text = re.sub(r"<[^>]*>", " ", text)
-    text = re.sub(r"[*_`#]+", "", text)
-    return re.sub(r"\s+", " ", text).strip()
+    """Model output as one line of plain text (the shared sanitiser, tags and markdown stripped)."""
+    text = clean_text(html.unescape(clean_text(value)), strip_markup=True)
+    return re.sub(r"[*_`#]+", "", text).strip()
 
 
 def fit_summary(text: str, *, max_words: int, max_sentences: int) -> str:
@@ -101,6 +100,19 @@ def fit_summary(text: str, *, max_words: int, max_sentences: int) -> str:
 def content_hash(p: Prepared, max_chars: int) -> str:
     """Hash of exactly what the prompt shows of an article."""
     payload = "\x1f".join([p.title, p.source, p.text[:max_chars]])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def batch_cache_hash(own: str, members: Sequence[str]) -> str:
+    """The cache identity of one article's answer: its own content hash plus the exact batch it was
+    asked in (every member's content hash, in prompt order).
+
+    Articles that share a prompt can influence each other's answers (a hostile article can try to
+    steer its batch-mates). Keying each answer by the whole batch means an answer is reused only
+    in the very context that produced it, so a poisoned answer never outlives the batch that
+    poisoned it: once the hostile article is gone, its former batch-mates are asked afresh.
+    With ``llm.batch_size: 1`` every article is asked alone and keyed by its own content."""
+    payload = "\x1e".join([own, *members])
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -162,9 +174,11 @@ class Enhancer:
 
 
 def prepare(row: dict) -> Prepared:
-    title = offline.normalize_ws(row.get("title") or "").replace("\n", " ") or "Untitled"
-    text = offline.article_text(row.get("content_html"), row.get("summary_html"), row.get("clean_text"))
-    domain = (row.get("domain") or "").removeprefix("www.") or None
+    title = clean_text(offline.normalize_ws(clean_text(row.get("title")))) or "Untitled"
+    text = offline.article_text(
+        clean_raw(row.get("content_html")), clean_raw(row.get("summary_html")), clean_raw(row.get("clean_text"))
+    )
+    domain = clean_text(row.get("domain")).removeprefix("www.") or None
     return Prepared(
         row=row,
         title=title,
@@ -177,31 +191,46 @@ def prepare(row: dict) -> Prepared:
 # ---------------------------------------------------------------- LLM path
 
 
+def _batches(items: list[Prepared], size: int) -> list[list[Prepared]]:
+    """Deterministic batches: per day, in the given (rank) order, ``size`` articles each, so a
+    day gets the same batches whether it runs alone or inside a backfill."""
+    by_day: dict[Any, list[Prepared]] = {}
+    for p in items:
+        by_day.setdefault(p.row["partition_date"], []).append(p)
+    return [group[i : i + size] for group in by_day.values() for i in range(0, len(group), size)]
+
+
 def _llm_answers(
     items: list[Prepared],
     session: LLMSessionLike,
     settings: EnhancementSettings,
 ) -> tuple[dict[str, tuple[str, list[str], str]], set[str]]:
     """entry_key -> (summary, tags, source) for the articles the LLM (or its cache) answered, and
-    the entry_keys left unanswered because of the budget cap."""
+    the entry_keys left unanswered because of the budget cap.
+
+    Answers are cached per article under :func:`batch_cache_hash` (own content + batch
+    composition): a batch whose every member is cached costs nothing; otherwise the whole batch is
+    asked again, so every answer used was produced in exactly that company."""
     cfg = session.config
     max_chars = int(getattr(cfg, "max_article_chars", 3000))
+    size = max(1, int(getattr(cfg, "batch_size", 8)))
     out: dict[str, tuple[str, list[str], str]] = {}
-    todo: list[tuple[Prepared, str]] = []
-    for p in items:
-        key = session.key(content_hash(p, max_chars))
-        cached = session.cache_get(key, purpose=PURPOSE, partition_date=p.row["partition_date"])
-        answer = _accept(cached, settings) if cached is not None else None
-        if answer is not None:
-            out[p.row["entry_key"]] = (*answer, "llm_cache")
+    todo: list[list[tuple[Prepared, str, Any]]] = []
+    for batch in _batches(items, size):
+        hashes = [content_hash(p, max_chars) for p in batch]
+        keyed = []
+        for p, own in zip(batch, hashes, strict=True):
+            key = session.key(batch_cache_hash(own, hashes))
+            cached = session.cache_get(key, purpose=PURPOSE, partition_date=p.row["partition_date"])
+            keyed.append((p, key, _accept(cached, settings) if cached is not None else None))
+        if all(answer is not None for _, _, answer in keyed):
+            out.update({p.row["entry_key"]: (*answer, "llm_cache") for p, _, answer in keyed})
         else:
-            todo.append((p, key))
+            todo.append(keyed)
     if not todo:
         return out, set()
-    size = max(1, int(getattr(cfg, "batch_size", 8)))
-    batches = [todo[i : i + size] for i in range(0, len(todo), size)]
 
-    def run(batch: list[tuple[Prepared, str]]) -> tuple[list[tuple[str, tuple[str, list[str], str]]], bool]:
+    def run(batch: list[tuple[Prepared, str, Any]]) -> tuple[list[tuple[str, tuple[str, list[str], str]]], bool]:
         ids = [f"a{i + 1}" for i in range(len(batch))]
         payload = [
             {
@@ -210,7 +239,7 @@ def _llm_answers(
                 "source": f"{p.source} ({p.domain})" if p.domain else p.source,
                 "text": p.text,
             }
-            for i, (p, _) in zip(ids, batch, strict=True)
+            for i, (p, _, _) in zip(ids, batch, strict=True)
         ]
         messages = prompts.article_messages(
             payload,
@@ -241,7 +270,10 @@ def _llm_answers(
             return [], result.status == "budget_skipped"
         by_id = {str(a["id"]): a for a in result.data["articles"]}
         answered = []
-        for i, (p, key) in zip(ids, batch, strict=True):
+        for i, (p, key, cached) in zip(ids, batch, strict=True):
+            if cached is not None:  # asked again only for its batch-mates: keep the stored answer
+                answered.append((p.row["entry_key"], (*cached, "llm_cache")))
+                continue
             accepted = _accept(by_id[i], settings)
             if accepted is None:
                 continue
@@ -255,13 +287,13 @@ def _llm_answers(
             answered.append((p.row["entry_key"], (summary, tags, "llm")))
         return answered, False
 
-    workers = max(1, min(int(getattr(cfg, "concurrency", 2)), len(batches)))
+    workers = max(1, min(int(getattr(cfg, "concurrency", 2)), len(todo)))
     skipped: set[str] = set()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for batch, (answered, budget) in zip(batches, pool.map(run, batches), strict=True):
+        for batch, (answered, budget) in zip(todo, pool.map(run, todo), strict=True):
             out.update(dict(answered))
             if budget:
-                skipped.update(p.row["entry_key"] for p, _ in batch)
+                skipped.update(p.row["entry_key"] for p, _, _ in batch)
     return out, skipped
 
 

@@ -1,8 +1,11 @@
 """Persist the LLM ledger (``llm_calls``) and answer cache (``llm_cache``) as Delta tables.
 
-Both are append-only histories stored through the lakehouse (``read_days`` / ``write_days``):
-appending reads the touched days back, adds the new rows and rewrites those days in one commit.
-The cache's ``partition_date`` is the day an entry was first written; lookups read every day.
+Both are append-only histories. Writes are blind Delta appends (``Lakehouse.append_rows``): they
+never read-modify-rewrite a day, so two runs saving at the same time both keep every row (a
+read-then-overwrite would make one of them lose or fail). A key may therefore appear twice after a
+race (two runs caching the same answer); readers de-duplicate: the cache keeps the first answer
+written for a key, the ledger counts each ``call_id`` once. The cache's ``partition_date`` is the
+day an entry was first written; lookups read every day.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from bitbybit_assets.schemas import LLM_CACHE, LLM_CALLS, conform
+from bitbybit_assets.schemas import LLM_CACHE, LLM_CALLS
 
 LEDGER_TABLE = "llm_calls"
 CACHE_TABLE = "llm_cache"
@@ -23,25 +26,22 @@ class DayStore(Protocol):
     def read_days(
         self, table: str, start: date, end: date, columns: list[str] | None = None
     ) -> pl.DataFrame: ...
-    def write_days(self, table: str, df: pl.DataFrame, start: date, end: date) -> Any: ...
+    def append_rows(self, table: str, df: pl.DataFrame) -> Any: ...
 
 
 def append_rows(store: DayStore, table: str, rows: list[dict], schema: dict, *, key: str) -> int:
-    """Add ``rows`` to ``table`` (rows whose ``key`` is already there are skipped); returns rows added."""
+    """Append ``rows`` to ``table``, leaving out rows whose ``key`` is already stored; returns rows
+    added. Safe under concurrent writers (a blind append; duplicates are resolved on read)."""
     if not rows:
         return 0
-    new = pl.DataFrame(rows, schema=schema)
+    new = pl.DataFrame(rows, schema=schema).unique(subset=[key], keep="first", maintain_order=True)
     start, end = new["partition_date"].min(), new["partition_date"].max()
-    existing = store.read_days(table, start, end)
-    if not existing.is_empty():
-        existing = conform(existing, schema)
+    existing = store.read_days(table, start, end, columns=[key])
+    if not existing.is_empty() and key in existing.columns:
         new = new.filter(~pl.col(key).is_in(existing[key].implode()))
-        if new.is_empty():
-            return 0
-        combined = pl.concat([existing, new], how="vertical")
-    else:
-        combined = new
-    store.write_days(table, combined, start, end)
+    if new.is_empty():
+        return 0
+    store.append_rows(table, new)
     return new.height
 
 
@@ -54,17 +54,39 @@ def save_cache(store: DayStore, rows: list[dict]) -> int:
 
 
 def load_cache(store: DayStore, *, model: str, prompt_version: str) -> dict[str, str]:
-    """cache_key -> response_json for one model and prompt version (all days)."""
+    """cache_key -> response_json for one model and prompt version (all days; the first answer
+    written for a key wins when a race stored it twice)."""
     df = store.read_days(
-        CACHE_TABLE, *ALL_DAYS, columns=["cache_key", "model", "prompt_version", "response_json"]
+        CACHE_TABLE,
+        *ALL_DAYS,
+        columns=["cache_key", "model", "prompt_version", "response_json", "created_at", "partition_date"],
     )
     if df.is_empty():
         return {}
     df = df.filter((pl.col("model") == model) & (pl.col("prompt_version") == prompt_version))
+    order = [c for c in ("created_at", "partition_date") if c in df.columns]
+    if order:
+        df = df.sort(order, nulls_last=True)
+    df = df.unique(subset=["cache_key"], keep="first", maintain_order=True)
     return dict(zip(df["cache_key"].to_list(), df["response_json"].to_list(), strict=True))
+
+
+def _calls(store: DayStore, start: date, end: date) -> pl.DataFrame:
+    df = store.read_days(LEDGER_TABLE, start, end, columns=["call_id", "run_id", "cost_usd"])
+    if df.is_empty():
+        return df
+    return df.unique(subset=["call_id"], keep="first") if "call_id" in df.columns else df
 
 
 def day_cost(store: DayStore, day: date) -> float:
     """LLM spend recorded for ``day`` across all runs."""
-    df = store.read_days(LEDGER_TABLE, day, day, columns=["cost_usd"])
+    df = _calls(store, day, day)
     return float(df["cost_usd"].sum()) if not df.is_empty() else 0.0
+
+
+def run_cost(store: DayStore, run_id: str) -> float:
+    """LLM spend already recorded by run ``run_id`` (every stage and day of it)."""
+    df = _calls(store, *ALL_DAYS)
+    if df.is_empty() or "run_id" not in df.columns:
+        return 0.0
+    return float(df.filter(pl.col("run_id") == run_id)["cost_usd"].sum())

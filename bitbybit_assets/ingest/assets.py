@@ -47,10 +47,11 @@ def _validators(lakehouse: Lakehouse, day: date) -> dict[str, tuple[str | None, 
 )
 def raw_feeds(context: dg.AssetExecutionContext, feed_source: FeedSource, lakehouse: Lakehouse) -> pl.DataFrame:
     feeds = load_feeds()
+    limits = load_settings().ingest.limits
     frames, summary = [], {}
     for day in days_in_context(context):
         results = feed_source.fetch_day(day, feeds, _validators(lakehouse, day))
-        frame = raw_feed_rows(day, results)
+        frame = raw_feed_rows(day, results, limits)
         frames.append(frame)
         counts = fetch_summary(frame)
         summary[day.isoformat()] = counts
@@ -115,7 +116,7 @@ def feed_entries(
             else pl.DataFrame()
         )
         today = raw.filter(pl.col("partition_date") == day).collect()
-        frames.append(new_entries(day, today, seen_ids(history), feeds))
+        frames.append(new_entries(day, today, seen_ids(history), feeds, cfg.ingest.limits))
     out = pl.concat(frames) if frames else pl.DataFrame(schema=FEED_ENTRIES)
     context.add_output_metadata(
         {

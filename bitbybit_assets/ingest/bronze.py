@@ -9,21 +9,25 @@ import polars as pl
 
 from bitbybit_assets.ingest.parsing import FeedDocumentError, parse_document
 from bitbybit_assets.schemas import RAW_FEEDS, conform
+from bitbybit_assets.settings import IngestLimits
+from bitbybit_assets.text_safety import clean_text
 from resources.fetch_types import FetchResult
 
 
-def raw_feed_rows(day: date, results: list[FetchResult]) -> pl.DataFrame:
+def raw_feed_rows(day: date, results: list[FetchResult], limits: IngestLimits | None = None) -> pl.DataFrame:
     """One row per feed: bytes, fetch status, validators, checksum and the ids of its entries.
 
-    A fetched body that is not a usable feed (HTML page, truncated XML, bad encoding) becomes an
-    ``error`` row that still keeps the bytes, so the day can be inspected or re-parsed later.
+    A fetched body that is not a usable feed (HTML page, truncated XML, bad encoding, over the
+    ``limits``) becomes an ``error`` row that still keeps the bytes, so the day can be inspected or
+    re-parsed later. Header-derived text (ETag, Last-Modified, error) is sanitised: a server
+    controls it.
     """
     rows = []
     for r in results:
         status, error, ids = r.fetch_status, r.error, None
         if status == "ok":
             try:
-                ids = parse_document(r.content).entry_ids
+                ids = parse_document(r.content, limits).entry_ids
             except FeedDocumentError as exc:
                 status, error = "error", str(exc)
         content = r.content
@@ -35,12 +39,12 @@ def raw_feed_rows(day: date, results: list[FetchResult]) -> pl.DataFrame:
                 "source": r.source,
                 "fetch_status": status,
                 "http_status": r.http_status,
-                "etag": r.etag,
-                "last_modified": r.last_modified,
+                "etag": clean_text(r.etag, max_chars=512) or None,
+                "last_modified": clean_text(r.last_modified, max_chars=200) or None,
                 "content": content,
                 "sha256": hashlib.sha256(content).hexdigest() if content is not None else None,
                 "size_bytes": len(content) if content is not None else None,
-                "error": error,
+                "error": clean_text(error, max_chars=2000) or None,
                 "fetched_at": r.fetched_at,
                 "elapsed_ms": r.elapsed_ms,
                 "entry_count": len(ids) if ids is not None else None,

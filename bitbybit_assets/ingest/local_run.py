@@ -14,12 +14,20 @@ from bitbybit_assets.ingest.bronze import raw_feed_rows
 from bitbybit_assets.ingest.content_filter import apply_content_filter
 from bitbybit_assets.ingest.day_assignment import seen_ids
 from bitbybit_assets.ingest.silver import new_entries
-from bitbybit_assets.settings import ContentFilterSettings, FeedConfig, load_feeds, load_settings
+from bitbybit_assets.settings import (
+    ContentFilterSettings,
+    FeedConfig,
+    IngestLimits,
+    load_feeds,
+    load_settings,
+)
 from resources.archive import has_day, read_archive_day
 
 
-def raw_feeds_for_day(archive_dir: Path, day: date, feeds: list[FeedConfig]) -> pl.DataFrame:
-    return raw_feed_rows(day, read_archive_day(archive_dir, day, [(f.name, f.url) for f in feeds]))
+def raw_feeds_for_day(
+    archive_dir: Path, day: date, feeds: list[FeedConfig], limits: IngestLimits | None = None
+) -> pl.DataFrame:
+    return raw_feed_rows(day, read_archive_day(archive_dir, day, [(f.name, f.url) for f in feeds]), limits)
 
 
 def filtered_articles_for_days(
@@ -32,13 +40,15 @@ def filtered_articles_for_days(
 ) -> pl.DataFrame:
     """filtered_articles for ``days``, with earlier archive days (up to ``history_days``) as history."""
     feeds = feeds if feeds is not None else load_feeds()
-    cfg = filter_settings or load_settings().content_filter
+    loaded = load_settings()
+    cfg = filter_settings or loaded.content_filter
+    limits = loaded.ingest.limits
     by_name = {f.name: f for f in feeds}
     raw_cache: dict[date, pl.DataFrame] = {}
 
     def raw(d: date) -> pl.DataFrame:
         if d not in raw_cache:
-            raw_cache[d] = raw_feeds_for_day(archive_dir, d, feeds)
+            raw_cache[d] = raw_feeds_for_day(archive_dir, d, feeds, limits)
         return raw_cache[d]
 
     frames = []
@@ -49,6 +59,6 @@ def filtered_articles_for_days(
             if has_day(archive_dir, day - timedelta(days=i))
         ]
         seen = seen_ids(pl.concat(history) if history else pl.DataFrame())
-        entries = new_entries(day, raw(day), seen, by_name)
+        entries = new_entries(day, raw(day), seen, by_name, limits)
         frames.append(apply_content_filter(entries, day, cfg))
     return pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()

@@ -1,4 +1,9 @@
-"""Feed documents → normalised entries (feedparser + selectolax). No Dagster here."""
+"""Feed documents → normalised entries (feedparser + selectolax). No Dagster here.
+
+Everything a feed sends is untrusted: documents larger than ``ingest.limits.max_document_bytes``
+are refused, only the first ``max_entries_per_feed`` entries are kept, and every text field goes
+through the shared sanitiser (:mod:`bitbybit_assets.text_safety`) with its length cap.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ import feedparser
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from bitbybit_assets.ingest.canonical import article_id, canonical_url, domain_of, entry_key
+from bitbybit_assets.settings import IngestLimits
+from bitbybit_assets.text_safety import clean_raw, clean_text, clean_url
 
 _DROP_TAGS = ("script", "style", "noscript", "iframe", "svg", "template", "object", "embed", "form")
 _WS = re.compile(r"\s+")
@@ -25,6 +32,10 @@ _HANGUL = re.compile(r"[\uac00-\ud7af]")
 _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f0-9]+(?:['’][A-Za-z]+)?")
 _MIDNIGHT = re.compile(r"\b00:00(:00)?\b|T00:00(:00)?")
 _MIN_YEAR = 1995
+_ENTRY_TAG = re.compile(rb"<(?:item|entry)[\s>/]")
+# a document with this many times max_entries_per_feed entry tags is refused before parsing
+ENTRY_TAG_FACTOR = 10
+MAX_ID_CHARS = 2048
 
 
 class FeedDocumentError(ValueError):
@@ -45,14 +56,29 @@ class ParsedFeed:
         return [eid for eid in (entry_id_of(e) for e in self.entries) if eid]
 
 
-def parse_document(content: bytes | None) -> ParsedFeed:
+def parse_document(content: bytes | None, limits: IngestLimits | None = None) -> ParsedFeed:
     """Parse and validate a feed document; raise FeedDocumentError with a clear reason.
 
     Refused: empty bodies, HTML pages (e.g. bot challenges, maintenance pages), malformed or
-    truncated XML and documents whose bytes do not match their declared encoding.
+    truncated XML, documents whose bytes do not match their declared encoding, documents over
+    ``limits.max_document_bytes`` and documents with more than ``ENTRY_TAG_FACTOR`` times
+    ``limits.max_entries_per_feed`` entries (refused before the slow parse). Of the others, only
+    the first ``max_entries_per_feed`` entries are kept.
     """
+    limits = limits or IngestLimits()
     if not content or not content.strip():
         raise FeedDocumentError("empty document")
+    if len(content) > limits.max_document_bytes:
+        raise FeedDocumentError(
+            f"document is {len(content)} bytes, more than ingest.limits.max_document_bytes "
+            f"({limits.max_document_bytes})"
+        )
+    tags = len(_ENTRY_TAG.findall(content))
+    if tags > ENTRY_TAG_FACTOR * limits.max_entries_per_feed:
+        raise FeedDocumentError(
+            f"document has about {tags} entries, far more than ingest.limits.max_entries_per_feed "
+            f"({limits.max_entries_per_feed})"
+        )
     head = content[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     parsed = feedparser.parse(content, sanitize_html=False, resolve_relative_uris=False)
     if head.startswith((b"<!doctype html", b"<html")) or (not parsed.get("version") and b"<html" in head):
@@ -69,9 +95,9 @@ def parse_document(content: bytes | None) -> ParsedFeed:
     feed = parsed.get("feed", {})
     return ParsedFeed(
         version=parsed.get("version", ""),
-        title=feed.get("title"),
-        language=(feed.get("language") or "").split("-")[0].lower() or None,
-        entries=list(parsed.get("entries", [])),
+        title=clean_text(feed.get("title"), max_chars=limits.max_title_chars) or None,
+        language=clean_text((feed.get("language") or "").split("-")[0].lower(), max_chars=8) or None,
+        entries=list(parsed.get("entries", []))[: limits.max_entries_per_feed],
     )
 
 
@@ -80,13 +106,14 @@ def _html_title(content: bytes) -> str | None:
         node = HTMLParser(content.decode("utf-8", errors="replace")).css_first("title")
     except Exception:  # noqa: BLE001 - best effort for an error message
         return None
-    return _WS.sub(" ", node.text()).strip()[:80] if node else None
+    return clean_text(node.text(), max_chars=80) if node else None
 
 
 def entry_id_of(entry: Any) -> str | None:
-    """The entry's own id: guid / Atom id, else its link."""
-    eid = (entry.get("id") or "").strip() or (entry.get("link") or "").strip()
-    return eid or None
+    """The entry's own id: guid / Atom id, else its link (sanitised, at most ``MAX_ID_CHARS``)."""
+    eid = (clean_raw(str(entry.get("id") or "")) or "").strip()
+    eid = eid or (clean_raw(str(entry.get("link") or "")) or "").strip()
+    return eid[:MAX_ID_CHARS] or None
 
 
 def html_to_text(fragment: str | None) -> str:
@@ -168,7 +195,7 @@ def detect_language(text: str, fallback: str | None = None) -> tuple[str, float]
     return lang, round(float(prob), 3)
 
 
-def _image_url(entry: Any, content_html: str) -> str | None:
+def _image_url(entry: Any, content_html: str, max_chars: int = 2048) -> str | None:
     candidates: list[str] = []
     for key in ("media_content", "media_thumbnail"):
         for item in entry.get(key) or []:
@@ -182,6 +209,7 @@ def _image_url(entry: Any, content_html: str) -> str | None:
         if img is not None:
             candidates.append(img.attributes.get("src") or "")
     for url in candidates:
+        url = clean_url(url, max_chars=max_chars)
         if url and url.lower().startswith(("http://", "https://")):
             return url
     return None
@@ -193,28 +221,41 @@ def _content_html(entry: Any) -> str:
     return max(values, key=len) if values else ""
 
 
-def normalise_entry(entry: Any, *, feed_name: str, feed_language: str | None, position: int) -> dict | None:
+def normalise_entry(
+    entry: Any,
+    *,
+    feed_name: str,
+    feed_language: str | None,
+    position: int,
+    limits: IngestLimits | None = None,
+) -> dict | None:
     """One feedparser entry → a row of FEED_ENTRIES (without partition/feed config columns).
 
-    Returns None for an entry with neither id nor link (it cannot be tracked across days).
+    Returns None for an entry with neither id nor link (it cannot be tracked across days). Every
+    text field is sanitised and capped by ``limits`` (a link longer than ``max_url_chars`` is
+    treated as missing).
     """
+    limits = limits or IngestLimits()
     eid = entry_id_of(entry)
     if not eid:
         return None
-    url = (entry.get("link") or "").strip() or (eid if eid.startswith(("http://", "https://")) else "")
+    url = clean_url(entry.get("link"), max_chars=limits.max_url_chars)
+    url = url or clean_url(eid if eid.startswith(("http://", "https://")) else "", max_chars=limits.max_url_chars)
     canon = canonical_url(url)
-    title = clean_title(entry.get("title"))
-    summary_html = entry.get("summary") or ""
-    content_html = _content_html(entry)
-    summary_text = html_to_text(summary_html)
-    content_text = html_to_text(content_html)
+    title = clean_text(clean_title(clean_raw(str(entry.get("title") or ""))), max_chars=limits.max_title_chars)
+    summary_html = clean_raw(str(entry.get("summary") or ""), max_chars=limits.max_html_chars) or ""
+    content_html = clean_raw(_content_html(entry), max_chars=limits.max_html_chars) or ""
+    summary_text = clean_text(html_to_text(summary_html))
+    content_text = clean_text(html_to_text(content_html))
     if summary_text and summary_text.strip() == title:
         summary_text = ""  # many generated feeds repeat the title as the description
     if content_text and summary_text and summary_text[:200] in content_text:
         text = content_text
     else:
         text = " ".join(t for t in (summary_text, content_text) if t)
+    text = clean_text(text, max_chars=limits.max_summary_chars)
     published_at, published_raw, quality = parse_published(entry)
+    published_raw = clean_text(published_raw, max_chars=100) or None
     language, confidence = detect_language(f"{title}. {text}", fallback=feed_language)
     return {
         "entry_key": entry_key(feed_name, eid),
@@ -225,7 +266,7 @@ def normalise_entry(entry: Any, *, feed_name: str, feed_language: str | None, po
         "canonical_url": canon,
         "domain": domain_of(canon),
         "title": title,
-        "author": (entry.get("author") or "").strip() or None,
+        "author": clean_text(entry.get("author"), max_chars=200) or None,
         "published_at": published_at,
         "published_raw": published_raw,
         "date_quality": quality,
@@ -235,7 +276,9 @@ def normalise_entry(entry: Any, *, feed_name: str, feed_language: str | None, po
         "word_count": word_count(text),
         "language": language,
         "language_confidence": confidence,
-        "image_url": _image_url(entry, content_html or summary_html),
-        "categories": [t.get("term") for t in entry.get("tags") or [] if t.get("term")],
+        "image_url": _image_url(entry, content_html or summary_html, limits.max_url_chars),
+        "categories": [
+            c for c in (clean_text(t.get("term"), max_chars=100) for t in (entry.get("tags") or [])[:50]) if c
+        ],
         "position": position,
     }

@@ -8,11 +8,15 @@ import polars as pl
 
 from bitbybit_assets.ingest.parsing import FeedDocumentError, entry_id_of, normalise_entry, parse_document
 from bitbybit_assets.schemas import FEED_ENTRIES, conform
-from bitbybit_assets.settings import FeedConfig
+from bitbybit_assets.settings import FeedConfig, IngestLimits
 
 
 def new_entries(
-    day: date, raw_day: pl.DataFrame, seen: dict[str, set[str]], feeds: dict[str, FeedConfig]
+    day: date,
+    raw_day: pl.DataFrame,
+    seen: dict[str, set[str]],
+    feeds: dict[str, FeedConfig],
+    limits: IngestLimits | None = None,
 ) -> pl.DataFrame:
     """Entries of ``day``'s snapshots whose id was not seen in the same feed before.
 
@@ -23,7 +27,7 @@ def new_entries(
     for raw in raw_day.filter(pl.col("fetch_status") == "ok").sort("feed_name").iter_rows(named=True):
         name = raw["feed_name"]
         try:
-            doc = parse_document(raw["content"])
+            doc = parse_document(raw["content"], limits)
         except FeedDocumentError:
             continue  # raw_feed_rows already marked such a document as an error
         already = seen.get(name, set())
@@ -34,7 +38,9 @@ def new_entries(
             if not eid or eid in already or eid in emitted:
                 continue
             emitted.add(eid)
-            row = normalise_entry(entry, feed_name=name, feed_language=doc.language, position=position)
+            row = normalise_entry(
+                entry, feed_name=name, feed_language=doc.language, position=position, limits=limits
+            )
             if row is None:
                 continue
             row.update(

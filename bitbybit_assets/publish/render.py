@@ -3,7 +3,10 @@
 The HTML template autoescapes everything; every link goes through :func:`sanitize.safe_url` first
 (non-http(s) links are dropped, the text stays). When the HTML is larger than ``max_html_bytes``
 (Gmail clips at ~102 KB) it is trimmed step by step: hero image, extra "also covered by" links,
-tags, summaries down to one sentence, then the lowest-ranked stories; each step is recorded.
+tags, summaries down to one sentence, then the lowest-ranked stories down to ``min_articles``, then
+shorter headlines and no summaries, and only then stories below ``min_articles``; each step is
+recorded. Every field shown is capped in length (:data:`FIELD_CAPS`), so one huge feed value can
+never push the other stories out.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ SECTION_ORDER: list[tuple[str, str]] = [
     ("other", "More reads"),
 ]
 TRIM_STEPS = ("hero_image", "also_covered_by", "tags", "summaries_one_sentence")
+# after dropping stories down to min_articles: make every story smaller before dropping more
+COMPACT_STEPS = ("short_titles", "no_summaries")
+# characters shown at most per field (plain text, before HTML escaping)
+FIELD_CAPS = {"title": 300, "short_title": 120, "summary": 700, "tag": 40, "source": 60, "domain": 80}
 
 
 class NewsletterSettings(BaseModel):
@@ -139,23 +146,36 @@ def _without_title(summary: str, title: str) -> str:
 
 
 def _article_view(row: dict, *, number: int, top: bool, settings: NewsletterSettings, trim: set[str]) -> dict:
+    caps = FIELD_CAPS
     url = safe_url(row.get("url"))
-    source = source_label(row.get("feed_name"), row.get("domain"))
-    domain = display_domain(url, row.get("domain"))
-    title = plain_text(row.get("title")) or "Untitled"
-    summary = _without_title(plain_text(row.get("summary")), title)
-    if summary.startswith(SOURCE_NOTES):
+    raw_domain = plain_text(row.get("domain"), max_chars=caps["domain"])
+    source = plain_text(
+        source_label(plain_text(row.get("feed_name"), max_chars=caps["source"]), raw_domain),
+        max_chars=caps["source"],
+    )
+    domain = plain_text(display_domain(url, raw_domain), max_chars=caps["domain"])
+    title_cap = caps["short_title"] if "short_titles" in trim else caps["title"]
+    title = plain_text(row.get("title"), max_chars=title_cap) or "Untitled"
+    summary = _without_title(plain_text(row.get("summary"), max_chars=caps["summary"]), title)
+    if summary.startswith(SOURCE_NOTES) or "no_summaries" in trim:
         summary = ""  # a title-only link: the headline and source line say it all
     if "summaries_one_sentence" in trim:
         summary = (split_sentences(summary) or [summary])[0]
     also = []
     limit = 1 if "also_covered_by" in trim else settings.max_also_covered
     for other in row.get("also_covered_by") or []:
+        if len(also) >= limit:
+            break
         other_url = safe_url((other or {}).get("url"))
         if other_url and len(also) < limit:
             also.append(
                 {
-                    "name": source_label(other.get("feed_name"), display_domain(other_url)),
+                    "name": plain_text(
+                        source_label(
+                            plain_text(other.get("feed_name"), max_chars=caps["source"]), display_domain(other_url)
+                        ),
+                        max_chars=caps["source"],
+                    ),
                     "title": plain_text(other.get("title"), max_chars=120),
                     "url": other_url,
                 }
@@ -163,7 +183,10 @@ def _article_view(row: dict, *, number: int, top: bool, settings: NewsletterSett
     image = (
         safe_url(row.get("image_url")) if top and settings.hero_image and "hero_image" not in trim else None
     )
-    reading = int(row.get("reading_time_minutes") or 1)
+    try:
+        reading = min(999, max(1, int(row.get("reading_time_minutes") or 1)))
+    except (TypeError, ValueError, OverflowError):
+        reading = 1
     return {
         "entry_key": row["entry_key"],
         "number": number,
@@ -179,7 +202,7 @@ def _article_view(row: dict, *, number: int, top: bool, settings: NewsletterSett
             if x
         ),
         "summary": summary,
-        "tags": [] if "tags" in trim else [plain_text(t) for t in (row.get("tags") or [])][:5],
+        "tags": [] if "tags" in trim else [plain_text(t, max_chars=caps["tag"]) for t in (row.get("tags") or [])[:5]],
         "also": also,
         "image_url": image,
         "image_alt": title,
@@ -230,9 +253,9 @@ def _context(
         "brand_head": head,
         "brand_tail": tail,
         "tagline": plain_text(settings.tagline),
-        "subject": plain_text(copy.subject_line),
-        "preheader": plain_text(copy.preheader),
-        "intro": plain_text(copy.intro),
+        "subject": plain_text(copy.subject_line, max_chars=200),
+        "preheader": plain_text(copy.preheader, max_chars=200),
+        "intro": plain_text(copy.intro, max_chars=800),
         "date_long": f"{day:%A}, {day:%B} {day.day}, {day.year}",
         "year": day.year,
         "article_count": count,
@@ -275,6 +298,8 @@ def render_newsletter(
     trim: set[str] = set()
     trimmed: list[str] = []
     steps = list(TRIM_STEPS)
+    compact = list(COMPACT_STEPS)
+    keep = max(1, settings.min_articles)
     while True:
         sections = build_sections(ordered, settings=settings, trim=trim)
         ctx = _context(day, copy, sections, settings, sources)
@@ -284,13 +309,17 @@ def render_newsletter(
             break
         if steps:
             step = steps.pop(0)
-            trim.add(step)
-            trimmed.append(step)
-        elif len(ordered) > 1:
-            dropped = ordered.pop()
-            trimmed.append(f"dropped:{dropped['entry_key']}")
+        elif len(ordered) > keep:
+            step = f"dropped:{ordered.pop()['entry_key']}"
+        elif compact:
+            step = compact.pop(0)
+        elif len(ordered) > 1:  # still too big at min_articles compact stories: drop more, warn
+            step = f"dropped:{ordered.pop()['entry_key']}"
         else:
             break  # one story that alone is too big: send it anyway
+        if not step.startswith("dropped:"):
+            trim.add(step)
+        trimmed.append(step)
     text = render_text(ctx, settings.text_width)
     section_rows = [
         {"key": s["key"], "title": s["title"], "entry_keys": [a["entry_key"] for a in s["articles"]]}

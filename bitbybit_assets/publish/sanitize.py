@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from bitbybit_assets.text_safety import clean_text, remove_unencodable
+
 ALLOWED_SCHEMES = ("http", "https")
+# longer links are refused: no real article URL needs more, and each one is repeated in the HTML
+MAX_URL_CHARS = 2048
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _STRIP_EDGES = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\t\n\x0b\x0c\r\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f "
 _BAD_HOST = re.compile(r"[\s<>\"'`\\{}|^%]")
@@ -42,6 +47,8 @@ def _split_http(text: str):
         return None
     if parts.username is not None or parts.password is not None:
         return None
+    if any(unicodedata.category(c) in ("Cf", "Cc", "Zl", "Zp") for c in host):
+        return None  # invisible/bidi characters in a host name only serve to spoof it
     return parts, host, port
 
 
@@ -55,6 +62,8 @@ def safe_url(value: object) -> str | None:
     if value is None:
         return None
     raw = str(value)
+    if len(raw) > MAX_URL_CHARS or remove_unencodable(raw) != raw:  # too long, or not encodable
+        return None
     if _split_http(_unescape_fully(raw)) is None:
         return None
     split = _split_http(raw)
@@ -64,7 +73,7 @@ def safe_url(value: object) -> str | None:
     netloc = host if port is None else f"{host}:{port}"
     if ":" in host:
         netloc = f"[{host}]" if port is None else f"[{host}]:{port}"
-    return urlunsplit(
+    url = urlunsplit(
         (
             parts.scheme.lower(),
             netloc,
@@ -73,6 +82,7 @@ def safe_url(value: object) -> str | None:
             quote(parts.fragment, safe=_SAFE_QUERY),
         )
     )
+    return url if len(url) <= MAX_URL_CHARS else None
 
 
 def safe_unsubscribe_url(value: object) -> str | None:
@@ -87,15 +97,20 @@ def safe_unsubscribe_url(value: object) -> str | None:
     return safe_url(text)
 
 
-def plain_text(value: object, *, max_chars: int | None = None) -> str:
-    """One line of text: entities decoded once, control characters removed, whitespace collapsed.
+def plain_text(value: object, *, max_chars: int | None = None, strip_markup: bool = False) -> str:
+    """One line of text: entities decoded once, then the shared sanitiser
+    (:func:`bitbybit_assets.text_safety.clean_text`: surrogates, NUL, control and bidi-override
+    characters removed, whitespace collapsed).
 
     Feed titles and summaries are plain text already (the template escapes them); a title such
-    as ``Why <div> soup is bad`` keeps its characters and is shown literally."""
+    as ``Why <div> soup is bad`` keeps its characters and is shown literally. ``strip_markup``
+    removes tags (model output, which must be plain text and is not shown literally)."""
     if value is None:
         return ""
-    text = _CONTROL.sub(" ", html.unescape(str(value)))
-    text = re.sub(r"\s+", " ", text).strip()
+    text = value if isinstance(value, str) else str(value)
+    if max_chars is not None:  # bounded work on huge values: only a generous prefix can be shown
+        text = text[: 8 * max_chars + 256]
+    text = clean_text(html.unescape(clean_text(text)), strip_markup=strip_markup)
     if max_chars is not None and len(text) > max_chars:
         cut = text[: max_chars - 1]
         text = (cut[: cut.rfind(" ")] if " " in cut else cut).rstrip(",;:-–— ") + "…"

@@ -219,13 +219,15 @@ def llm_copy(session: Any, articles: list[dict], *, day: date, newsletter_title:
             return fallback
         data, source, cost = result.data, "llm", result.cost_usd
         session.cache_put(key, data, purpose=PURPOSE, partition_date=day)
-    cands = _dedupe([c for c in data.get("subject_lines", []) if len(plain_text(c)) <= SUBJECT_MAX + 10], n)
+    # model output is plain text by contract: markup it sends anyway is stripped before it is stored
+    lines = [plain_text(c, strip_markup=True) for c in data.get("subject_lines") or [] if isinstance(c, str)]
+    cands = _dedupe([c for c in lines if len(c) <= SUBJECT_MAX + 10], n)
     # keep the rule-based candidates in the running: the best subject wins whoever wrote it
     pool = _dedupe(cands + fallback.subject_candidates, max(n, len(cands)) + len(fallback.subject_candidates))
     if not cands:
         fallback.source, fallback.cost_usd = "offline_fallback", cost
         return fallback
     subject, scores = choose_subject(pool, articles[0]["title"])
-    preheader = _short(data.get("preheader") or fallback.preheader, PREHEADER_MAX)
-    intro = plain_text(data.get("intro") or fallback.intro, max_chars=600)
+    preheader = _short(plain_text(data.get("preheader"), strip_markup=True) or fallback.preheader, PREHEADER_MAX)
+    intro = plain_text(plain_text(data.get("intro"), strip_markup=True) or fallback.intro, max_chars=600)
     return Copy(subject, pool, preheader, intro, source, cost, scores)

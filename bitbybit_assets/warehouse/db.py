@@ -28,6 +28,8 @@ def ident(name: str) -> str:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")  # PostgreSQL text and jsonb cannot hold NUL
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -35,6 +37,18 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
+
+
+def without_nul(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with NUL characters removed from text and list-of-text columns (PostgreSQL refuses
+    them; the sanitiser removes them where data enters, this is the last line of defence)."""
+    exprs = []
+    for name, dtype in df.schema.items():
+        if dtype == pl.String:
+            exprs.append(pl.col(name).str.replace_all("\x00", "", literal=True))
+        elif isinstance(dtype, pl.List) and dtype.inner == pl.String:
+            exprs.append(pl.col(name).list.eval(pl.element().str.replace_all("\x00", "", literal=True)))
+    return df.with_columns(exprs) if exprs else df
 
 
 def structs_to_json(df: pl.DataFrame) -> pl.DataFrame:
@@ -72,15 +86,15 @@ class Warehouse:
 
     # -- shared
     def _insertable(self, table: str, df: pl.DataFrame) -> tuple[dict[str, str], pl.DataFrame]:
-        """``table``'s column types and ``df`` ready to insert (structs as JSON text); refuses a
-        missing table or columns the table does not have."""
+        """``table``'s column types and ``df`` ready to insert (structs as JSON text, no NUL);
+        refuses a missing table or columns the table does not have."""
         types = self.columns(table)
         if not types:
             raise LookupError(f"table {table!r} does not exist")
         unknown = [c for c in df.columns if c not in types]
         if unknown:
             raise KeyError(f"{table}: no such columns {unknown}")
-        return types, structs_to_json(df)
+        return types, without_nul(structs_to_json(df))
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         self._exec(sql, params)

@@ -2,7 +2,11 @@
 
 * ``output/api/YYYY-MM-DD.json``: the newsletter and its articles (``api_newsletter.schema.json``);
 * ``output/database/YYYY-MM-DD.sql``: replayable inserts of the day's ``articles``, ``newsletters``
-  and ``feed_statistics`` rows (deletes the day first, one transaction);
+  and ``feed_statistics`` rows (deletes the day first, one transaction). Safe to replay whatever the
+  server's ``standard_conforming_strings``: every literal holding a backslash is an ``E''``
+  escape-string literal (read the same under both settings, even when the whole file is sent as one
+  query), the file also pins ``standard_conforming_strings`` and ``client_encoding`` for its
+  transaction, and NUL characters (which PostgreSQL cannot store) are removed;
 * ``output/api/analytics_YYYY-MM-DD.json``: the dbt analytics models for the day.
 
 Builders are pure; :func:`~bitbybit_assets.output_files.write_text_atomic` writes through a temporary file and a rename.
@@ -21,6 +25,7 @@ from typing import Any
 import jsonschema
 import polars as pl
 
+from bitbybit_assets.text_safety import remove_unencodable
 from bitbybit_assets.warehouse.db import as_warehouse, ident
 from bitbybit_assets.warehouse.loads import SEED_COLUMN_TYPES
 
@@ -169,8 +174,28 @@ def build_api_payload(
 # ---------------------------------------------------------------- SQL inserts
 
 
+def pg_text(text: str) -> str:
+    """``text`` as PostgreSQL can store it: NUL and lone surrogates removed."""
+    return remove_unencodable(text.replace("\x00", ""))
+
+
+def _pg_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return pg_text(value)
+    if isinstance(value, dict):
+        return {pg_text(str(k)): _pg_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_pg_json(v) for v in value]
+    return value
+
+
 def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    """A string literal that means the same with ``standard_conforming_strings`` on or off: plain
+    ``'...'`` without backslashes, else an ``E'...'`` escape string with every backslash doubled."""
+    text = pg_text(text).replace("'", "''")
+    if "\\" in text:
+        return "E'" + text.replace("\\", "\\\\") + "'"
+    return "'" + text + "'"
 
 
 def sql_literal(value: Any, sql_type: str) -> str:
@@ -192,7 +217,12 @@ def sql_literal(value: Any, sql_type: str) -> str:
             return "NULL"
         return repr(f)
     if t in ("jsonb", "json"):
-        text = value if isinstance(value, str) else json.dumps(to_jsonable(value))
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return f"{_quote(value)}::{t}"
+        text = json.dumps(_pg_json(to_jsonable(value)))  # no \u0000 escapes: jsonb refuses them
         return f"{_quote(text)}::{t}"
     if t in ("uuid", "date") or t.startswith("timestamp"):
         text = value.isoformat() if hasattr(value, "isoformat") else str(value)
@@ -223,6 +253,9 @@ def render_sql_inserts(
         f"-- bitbybit export for {day.isoformat()}: {', '.join(order)} (PostgreSQL, schema migrations 0001-0002).",
         "-- Replays idempotently: the day's rows are deleted and re-inserted in one transaction.",
         "BEGIN;",
+        # literals are written to mean the same under both settings; pinned anyway for the transaction
+        "SET LOCAL standard_conforming_strings = on;",
+        "SET LOCAL client_encoding = 'UTF8';",
     ]
     for run in pipeline_runs or []:
         types = SEED_COLUMN_TYPES["pipeline_runs"]

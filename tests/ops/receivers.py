@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,7 +73,15 @@ class Mailbox:
 
 
 @contextmanager
-def smtp_server(*, user: str | None = None, password: str | None = None) -> Iterator[Mailbox]:
+def smtp_server(
+    *,
+    user: str | None = None,
+    password: str | None = None,
+    tls: ssl.SSLContext | None = None,
+    implicit_tls: bool = False,
+) -> Iterator[Mailbox]:
+    """An SMTP server on 127.0.0.1; with ``tls`` (a server context) it offers STARTTLS and only
+    accepts AUTH after it, or with ``implicit_tls`` speaks TLS from the first byte (SMTPS)."""
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -90,7 +99,14 @@ def smtp_server(*, user: str | None = None, password: str | None = None) -> Iter
             box.logins.append(auth_data.login.decode())
         return AuthResult(success=ok, handled=False)
 
-    kwargs = {"authenticator": authenticator, "auth_require_tls": False, "auth_required": True} if user else {}
+    kwargs: dict = (
+        {"authenticator": authenticator, "auth_require_tls": tls is not None, "auth_required": True} if user else {}
+    )
+    if tls is not None and implicit_tls:
+        kwargs["ssl_context"] = tls
+        kwargs["auth_require_tls"] = False  # the whole session is TLS already
+    elif tls is not None:
+        kwargs["tls_context"] = tls
     controller = Controller(Handler(), hostname=box.host, port=box.port, **kwargs)
     controller.start()
     try:

@@ -7,6 +7,7 @@ import pytest
 
 from resources.notify import NotificationError, Notifier
 from tests.ops.receivers import free_port, smtp_server, sns_topic, webhook_server
+from tests.support.http_server import self_signed_tls
 
 pytestmark = pytest.mark.integration
 
@@ -16,7 +17,8 @@ def _no_alert_env(monkeypatch):
     for var in ("BITBYBIT_ALERT_CHANNEL", "BITBYBIT_ALERT_WEBHOOK_URL", "BITBYBIT_ALERT_SNS_TOPIC_ARN",
                 "BITBYBIT_ALERT_SMTP_HOST", "BITBYBIT_ALERT_SMTP_PORT", "BITBYBIT_ALERT_SMTP_FROM",
                 "BITBYBIT_ALERT_SMTP_TO", "BITBYBIT_ALERT_SMTP_USER", "BITBYBIT_ALERT_SMTP_PASSWORD",
-                "BITBYBIT_ALERT_SMTP_STARTTLS", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SNS"):
+                "BITBYBIT_ALERT_SMTP_STARTTLS", "BITBYBIT_ALERT_SMTP_SSL", "BITBYBIT_ALERT_SMTP_CA_FILE",
+                "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SNS"):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -109,9 +111,12 @@ def test_smtp_sends_an_email(monkeypatch):
     assert box.envelopes == [("bitbybit@example.org", ["ops@example.org", "oncall@example.org"])]
 
 
-def test_smtp_logs_in_when_a_user_is_set(monkeypatch):
-    with smtp_server(user="alerts", password="s3cret") as box:
-        _smtp_env(monkeypatch, box, BITBYBIT_ALERT_SMTP_USER="alerts", BITBYBIT_ALERT_SMTP_PASSWORD="s3cret")
+def test_smtp_logs_in_when_a_user_is_set(monkeypatch, tmp_path):
+    # a password is only ever sent after STARTTLS with a verified certificate (tests/hardening)
+    server_tls, ca = self_signed_tls(["127.0.0.1"], tmp_path / "tls")
+    with smtp_server(user="alerts", password="s3cret", tls=server_tls) as box:
+        _smtp_env(monkeypatch, box, BITBYBIT_ALERT_SMTP_USER="alerts", BITBYBIT_ALERT_SMTP_PASSWORD="s3cret",
+                  BITBYBIT_ALERT_SMTP_STARTTLS="true", BITBYBIT_ALERT_SMTP_CA_FILE=str(ca))
         Notifier(channel="smtp").send("s", "b")
         assert box.logins == ["alerts"] and len(box.messages) == 1
         monkeypatch.setenv("BITBYBIT_ALERT_SMTP_PASSWORD", "wrong")

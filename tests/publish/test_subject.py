@@ -95,7 +95,7 @@ def test_hostile_model_output_is_inert():
             return json.dumps(
                 {"subject_lines": [f"{evil} subject"], "preheader": f"{evil} pre", "intro": f"{evil} intro"}
             )
-        ids = [line[4:] for line in user.splitlines() if line.startswith("id: ")]
+        ids = [a["id"] for a in prompts.unfence(user)]  # the fenced JSON array of the prompt
         return json.dumps(
             {
                 "articles": [

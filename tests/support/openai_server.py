@@ -13,7 +13,6 @@ Script failures with :meth:`OpenAIStubServer.script` (served in order before the
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -36,12 +35,21 @@ class Step:
 
 
 def default_answer(body: dict) -> str:
-    """A valid JSON answer for the pipeline's prompts (content of the assistant message)."""
+    """A valid JSON answer for the pipeline's prompts (content of the assistant message).
+
+    The data comes from the fenced JSON array of the user message
+    (:func:`bitbybit_assets.enhance.prompts.unfence`)."""
+    from bitbybit_assets.enhance.prompts import unfence
+
     messages = body.get("messages") or []
     system = next((m["content"] for m in messages if m.get("role") == "system"), "")
     user = next((m["content"] for m in messages if m.get("role") == "user"), "")
+    try:
+        items = unfence(user)
+    except ValueError:
+        items = []
     if "subject lines" in system:
-        titles = re.findall(r"^\d+\. (.+?) \(", user, re.M) or ["Today in tech"]
+        titles = [str(s.get("title")) for s in items if s.get("title")] or ["Today in tech"]
         return json.dumps(
             {
                 "subject_lines": [
@@ -54,15 +62,13 @@ def default_answer(body: dict) -> str:
             }
         )
     articles = []
-    for block in user.split("\n\n---\n\n"):
-        m_id = re.search(r"^id: (.+)$", block, re.M)
-        m_title = re.search(r"^title: (.+)$", block, re.M)
-        if not m_id:
+    for item in items:
+        if not item.get("id"):
             continue
-        title = m_title.group(1) if m_title else "the story"
+        title = item.get("title") or "the story"
         articles.append(
             {
-                "id": m_id.group(1).strip(),
+                "id": str(item["id"]).strip(),
                 "summary": f"Stub summary of {title}. It explains what happened and why engineers should care.",
                 "tags": ["stub", "testing", "llm"],
             }
