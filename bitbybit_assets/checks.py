@@ -237,7 +237,7 @@ def planned_checks() -> list[CheckPlan]:
         ),
     ]
     enhanced = {"enhanced_articles": ["partition_date", "entry_key", "article_id", "rank", "title", "url",
-                                      "summary", "cluster_id"]}
+                                      "summary", "cluster_id", "pick_source"]}
     plans += [
         CheckPlan(
             asset="enhanced_articles", name="min_picked_articles", blocking=True, reads=enhanced,
@@ -263,7 +263,15 @@ def planned_checks() -> list[CheckPlan]:
             asset="enhanced_articles", name="picks_are_selected_non_ads", blocking=True,
             reads={**enhanced, "scored_articles": ["partition_date", "entry_key", "selected", "is_advertisement"]},
             rule=lambda f, days: rules.picks_match_selection(_enhanced(f), f["scored_articles"], days),
-            description="BLOCKING: every enhanced pick is a selected, non-advertisement scored_articles row.",
+            description="BLOCKING: every enhanced pick is a selected, non-advertisement scored_articles row, "
+            "or an editor's pick (pick_source pin / replacement) of the day; a replacement is never an ad.",
+        ),
+        CheckPlan(
+            asset="enhanced_articles", name="pinned_ads", severity=WARN,
+            reads={**enhanced, "scored_articles": ["partition_date", "entry_key", "is_advertisement", "ad_reason"]},
+            rule=lambda f, days: rules.pinned_ads(_enhanced(f), f["scored_articles"], days),
+            description="An editor pinned an article the ad classifier flags (allowed: the editor's call; "
+            "shown so it is a decision, not an accident).",
         ),
     ]
     letters = {"newsletters": ["partition_date", "newsletter_id", "subject_line", "html", "text",
@@ -349,3 +357,17 @@ def apply_newsletter_freshness(assets: Sequence[Any]) -> Sequence[Any]:
     policy = newsletter_freshness_policy()
     key = dg.AssetKey("newsletters")
     return dg.map_asset_specs(lambda s: dg.apply_freshness_policy(s, policy) if s.key == key else s, assets)
+
+
+def blocking_failures(lakehouse: Lakehouse, day: date) -> list[str]:
+    """``asset:check: why`` for every blocking check that fails on ``day`` (the same rules the asset
+    checks run), read straight from the lakehouse: what auto approval of a newsletter waits on."""
+    failed: list[str] = []
+    for plan in planned_checks():
+        if not plan.blocking:
+            continue
+        frames = {table: read_table(lakehouse, table, [day], cols) for table, cols in plan.reads.items()}
+        result = plan.rule(frames, [day])
+        if not result.passed:
+            failed.append(f"{plan.asset}:{plan.name}: {result.summary}")
+    return failed

@@ -8,12 +8,15 @@ import dagster as dg
 
 from bitbybit_assets import settings
 from bitbybit_assets.curate import assets as curate_assets
+from bitbybit_assets.deliver import assets as deliver_assets
+from bitbybit_assets.editorial import assets as editorial_assets
 from bitbybit_assets.enhance import assets as enhance_assets
 from bitbybit_assets.ingest import assets as ingest_assets
 from bitbybit_assets.jobs import all_jobs
 from bitbybit_assets.ops_wiring import ops_definitions
 from bitbybit_assets.publish import assets as publish_assets
 from bitbybit_assets.warehouse.assets import warehouse_assets, warehouse_resources
+from resources.email import EmailSender
 from resources.embeddings import EmbeddingModel
 from resources.feeds import FeedSource
 from resources.lakehouse import DeltaIOManager, Lakehouse
@@ -31,6 +34,7 @@ def build_resources(env: str) -> dict:
         "feed_source": FeedSource(),
         "embeddings": EmbeddingModel.from_settings(),
         "llm": LLMResource(),
+        "email_sender": EmailSender(),
         **warehouse_resources(),
     }
     by_env = {"local": common, "prod": common}
@@ -38,8 +42,8 @@ def build_resources(env: str) -> dict:
 
 
 def all_assets() -> list:
-    modules = [ingest_assets, curate_assets, enhance_assets, publish_assets]
-    return [*dg.load_assets_from_modules(modules), *warehouse_assets()]
+    modules = [ingest_assets, curate_assets, editorial_assets, enhance_assets, publish_assets, deliver_assets]
+    return [*dg.load_assets_from_modules(modules), *deliver_assets.delivery_tables, *warehouse_assets()]
 
 
 def build_definitions() -> dg.Definitions:

@@ -9,6 +9,7 @@ import json
 
 import dagster as dg
 
+from bitbybit_assets.deploy_config import deployment_settings
 from bitbybit_assets.partitions import daily_partitions
 from bitbybit_assets.settings import load_settings
 
@@ -16,22 +17,25 @@ DAILY_JOB_NAME = "daily_pipeline"
 INGEST_JOB_NAME = "ingest"
 SCORING_JOB_NAME = "scoring"
 PUBLISH_JOB_NAME = "publish"
+DELIVER_JOB_NAME = "deliver_newsletter"
 
 INGEST_GROUPS = ("ingest",)
 SCORING_GROUPS = ("curate",)
-PUBLISH_GROUPS = ("enhance", "publish", "warehouse", "analytics")
+PUBLISH_GROUPS = ("editorial", "enhance", "publish", "warehouse", "analytics")  # editorial: the desk's actions
+DELIVER_GROUPS = ("deliver",)
+DELIVERY_STATISTICS = dg.AssetKey(["warehouse", "delivery_statistics"])  # the dbt model over the ledger
 
 
 def gpu_run_tags() -> dict[str, str]:
     """Run tags for the GPU scoring run (dagster-aws EcsRunLauncher): one GPU on the container,
     more CPU/memory, and the GPU capacity provider (EC2 GPU instances; Fargate has no GPUs)."""
-    deploy = load_settings().deployment
-    provider = deploy.get("gpu_capacity_provider", "bitbybit-gpu")
-    task_definition = deploy.get("gpu_task_definition", "bitbybit-run-gpu")
+    deploy = deployment_settings(load_settings().deployment)  # the one place the GPU task is sized
+    provider = deploy.gpu_capacity_provider
+    task_definition = deploy.gpu_task_definition
     return {
         "bitbybit/compute": "gpu",
-        "ecs/cpu": str(deploy.get("gpu_task_cpu", "4096")),
-        "ecs/memory": str(deploy.get("gpu_task_memory", "14336")),
+        "ecs/cpu": deploy.gpu_task_cpu,
+        "ecs/memory": deploy.gpu_task_memory,
         "ecs/container_overrides": json.dumps({"resourceRequirements": [{"type": "GPU", "value": "1"}]}),
         "ecs/run_task_kwargs": json.dumps(
             {
@@ -55,7 +59,8 @@ def all_jobs() -> list:
     return [
         dg.define_asset_job(
             DAILY_JOB_NAME,
-            selection=dg.AssetSelection.all(),
+            # sending is its own job: it waits for an approval (or the send time in auto mode)
+            selection=dg.AssetSelection.all() - _groups(DELIVER_GROUPS),
             partitions_def=daily_partitions,
             description="Fetch, filter, score, enhance, render and export one day (or a range in one run).",
         ),
@@ -70,5 +75,12 @@ def all_jobs() -> list:
         dg.define_asset_job(
             PUBLISH_JOB_NAME, selection=_groups(PUBLISH_GROUPS), partitions_def=daily_partitions,
             tags=cpu_run_tags("llm"), description="Enhancement, newsletter, warehouse and dbt (CPU task).",
+        ),
+        dg.define_asset_job(
+            DELIVER_JOB_NAME,
+            selection=_groups(DELIVER_GROUPS) | dg.AssetSelection.assets(DELIVERY_STATISTICS),
+            partitions_def=daily_partitions,
+            tags=cpu_run_tags("delivery"),
+            description="Send the day's approved newsletter to every active subscriber, exactly once.",
         ),
     ]

@@ -5,9 +5,12 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from bitbybit_assets.jobs import DELIVER_JOB_NAME, all_jobs
 from sensors.alerts import build_alert_sensor
 from sensors.chain import chain_sensors
 from sensors.config_change import build_config_change_sensor
+from sensors.delivery import build_delivery_sensor
+from sensors.feedback import build_feedback_sensor
 from sensors.run_tracking import build_run_tracking_sensors
 
 
@@ -23,11 +26,13 @@ def all_sensors(
         *build_run_tracking_sensors(default_status),
         build_config_change_sensor(default_status),
     ]
+    if jobs is None:
+        jobs = all_jobs()
+    by_name = {job.name: job for job in jobs}
+    if DELIVER_JOB_NAME in by_name:
+        sensors.append(build_delivery_sensor(by_name[DELIVER_JOB_NAME], default_status))
+    sensors.append(build_feedback_sensor(default_status))
     if env == "prod":
-        if jobs is None:
-            from bitbybit_assets.jobs import all_jobs
-
-            jobs = all_jobs()
         sensors += chain_sensors(jobs, default_status)
     return sensors
 

@@ -42,13 +42,18 @@ RETRY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, 
 
 
 class WarehouseDbtTranslator(DagsterDbtTranslator):
-    """dbt sources and models -> ``warehouse/<table>`` keys in group ``warehouse``."""
+    """dbt sources and models -> ``warehouse/<table>`` keys in group ``warehouse``. Source ``delivery``:
+    ``send_ledger`` is what ``newsletter_deliveries`` writes (so dbt runs after it), other tables
+    ``delivery/<table>`` (declared in ``bitbybit_assets.deliver.assets``)."""
 
     def __init__(self) -> None:
         super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
+            if dbt_resource_props.get("source_name") == "delivery":
+                name = dbt_resource_props["name"]
+                return dg.AssetKey(["newsletter_deliveries"] if name == "send_ledger" else ["delivery", name])
             return dg.AssetKey([KEY_PREFIX, dbt_resource_props["name"]])
         return dg.AssetKey([KEY_PREFIX, dbt_resource_props.get("alias") or dbt_resource_props["name"]])
 

@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 RUN = RunInfo("0f9e8d7c-6b5a-4938-8271-605f4e3d2c1b")
 MODELS = {"feed_statistics", "daily_pipeline_metrics", "topic_trends", "feed_yield_30d", "content_type_mix"}
+DELIVERY_MODELS = {"delivery_statistics"}  # over the send ledger: empty until something is sent
 FEED_STATS_COLS = (
     "feed_name, partition_date, total_articles, passed_content_filter, passed_ad_detection, "
     "passed_quality_scoring, final_articles, processing_time_seconds, duplicates, duplicate_rate, "
@@ -60,7 +61,7 @@ def test_dbt_build_duckdb_and_postgres(tmp_path, monkeypatch, pg_database):
     load_days(duck, frames, [DAY1, DAY2], run=RUN)
     duck.close()
     statuses = run_dbt("local", tmp_path / "t1", DAY1.isoformat())
-    assert {uid.split(".")[-1] for uid in statuses if uid.startswith("model.")} == MODELS
+    assert {uid.split(".")[-1] for uid in statuses if uid.startswith("model.")} == MODELS | DELIVERY_MODELS
     assert sum(1 for uid in statuses if uid.startswith("test.")) >= 30
     run_dbt("local", tmp_path / "t2", DAY2.isoformat())  # the incremental path: delete the day, append
 
@@ -136,8 +137,9 @@ def test_dbt_parse_works_offline(tmp_path):
         invocation = dbt_resource().cli(["parse", "--quiet"], target_path=tmp_path / "parse")
     invocation.wait()
     manifest = json.loads((tmp_path / "parse" / "manifest.json").read_text())
-    sources = {v["name"] for v in manifest["sources"].values()}
-    assert sources == {"stg_loads", "stg_feed_fetches", "stg_articles", "stg_llm_calls", "stg_newsletters"}
-    assert {v["source_name"] for v in manifest["sources"].values()} == {"warehouse"}
+    sources = {(v["source_name"], v["name"]) for v in manifest["sources"].values()}
+    assert sources == {("warehouse", t) for t in ("stg_loads", "stg_feed_fetches", "stg_articles",
+                                                   "stg_llm_calls", "stg_newsletters")} | {
+        ("delivery", "send_ledger"), ("delivery", "subscriber_events")}
     assert {v["name"] for v in manifest["nodes"].values() if v["resource_type"] == "model"} >= MODELS
     assert (DBT_PROJECT_DIR / "profiles.yml").exists()

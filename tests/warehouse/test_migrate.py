@@ -151,7 +151,7 @@ def test_failing_migration_rolls_back_alone(fresh_pg, tmp_path):
         with pytest.raises(MigrationError, match="0900_broken"):
             migrate(w, folder)
         applied = applied_migrations(w)
-        assert 900 not in applied and len(applied) == 3
+        assert 900 not in applied and set(applied) == {m.version for m in discover() if "postgres" in m.dialects}
         assert not w.table_exists("half_done")  # the file's transaction rolled back whole
     finally:
         conn.close()

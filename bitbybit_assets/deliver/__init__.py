@@ -1,0 +1,1 @@
+"""Delivery: subscribers, approval, the send ledger and sending (exactly once per reader)."""
