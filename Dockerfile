@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# bitbybit: one image for the Dagster webserver, the daemon and every run task (see DEPLOYMENT.md).
+# bitbybit: one image for the Dagster webserver, the daemon, the desk and every run task (see DEPLOYMENT.md).
 #
 #   docker build -t bitbybit:cpu .                                  # CPU torch (default)
 #   docker build -t bitbybit:cuda --build-arg TORCH_VARIANT=cuda .  # GPU scoring task
@@ -94,7 +94,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /opt/bitbybit
 # numeric, so `runAsNonRoot`-style checks can verify it without /etc/passwd
 USER 10001:10001
-EXPOSE 3000
+# 3000: Dagster webserver; 8000: the desk (entrypoint role `desk`)
+EXPOSE 3000 8000
 
 HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 \
     CMD ["/bin/sh", "/opt/bitbybit/deploy/docker/entrypoint.sh", "healthcheck"]

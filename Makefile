@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 SAMPLE_FIRST ?= 2026-08-03
 SAMPLE_LAST ?= 2026-08-07
 
-.PHONY: setup demo run ui test lint evaluate bench clean
+.PHONY: setup demo run ui desk test lint evaluate bench clean
 
 $(BIN)/dagster: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -45,6 +45,11 @@ run: setup
 
 ui: setup
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# The editorial desk (same DAGSTER_HOME as `make ui`). First user: $(BIN)/bitbybit users add NAME --role admin
+desk: setup
+	@echo "bitbybit desk: http://$${BITBYBIT_DESK_HOST:-127.0.0.1}:$${BITBYBIT_DESK_PORT:-8000}/"
+	$(BIN)/python -m desk
 
 lint: setup
 	$(BIN)/ruff check .

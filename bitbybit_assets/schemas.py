@@ -112,6 +112,8 @@ ENHANCED_ARTICLES = {
     "reading_time_minutes": pl.Int32,
     "word_count": pl.Int32,
     "llm_model": pl.String,  # null unless summary_source is llm / llm_cache
+    "pick_source": pl.String,  # pipeline | pin (an editor's pin or swap) | replacement (for a dropped pick)
+    "edited_fields": pl.List(pl.String),  # title / summary / tags an editor overrode (summary_source "editor")
 }
 
 # One row per day: the rendered newsletter.
@@ -133,6 +135,7 @@ NEWSLETTERS = {
     "copy_source": pl.String,  # llm | llm_cache | offline | offline_fallback (subject/preheader/intro)
     "list_unsubscribe": pl.String,  # value for the List-Unsubscribe header
     "trimmed": pl.List(pl.String),  # steps taken to fit max_html_bytes (empty when none)
+    "edited_fields": pl.List(pl.String),  # subject / preheader / intro an editor overrode
 }
 
 # LLM ledger: one row per API call attempt (and per call skipped by the budget cap).
@@ -202,4 +205,22 @@ SCORED_ARTICLES = {
     "rank": pl.Int32,  # MMR order among eligible rows; null for ineligible
     "selected": pl.Boolean,
     "selection_reason": pl.String,
+}
+
+
+# ---------------------------------------------------------------- editorial desk
+
+# The day's editorial_overrides rows (desk actions), snapshotted from the database for each run.
+EDITORIAL_OVERRIDES = {
+    "partition_date": pl.Date,
+    "id": pl.String,  # uuid
+    "revision": pl.Int32,  # 1, 2, 3, ... per day
+    "action": pl.String,  # pin | drop | swap | reorder | edit | revert
+    "entry_key": pl.String,  # the article acted on; null for issue-level edits and reorders
+    "field": pl.String,  # edits: title | summary | tags | subject | preheader | intro
+    "value": pl.String,  # JSON: the after
+    "before": pl.String,  # JSON: what the editor saw before
+    "actor": pl.String,
+    "created_at": UTC_TS,
+    "reverted_by": pl.String,  # id of the revert row that undid this one
 }

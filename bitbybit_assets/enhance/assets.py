@@ -3,6 +3,7 @@
 import dagster as dg
 import polars as pl
 
+from bitbybit_assets.editorial import assets as editorial_assets
 from bitbybit_assets.enhance import ledger, prompts
 from bitbybit_assets.enhance.enhance import enhance_articles, load_enhancement_settings
 from bitbybit_assets.partitions import daily_partitions, days_in_context
@@ -21,11 +22,18 @@ def open_llm_session(context: dg.AssetExecutionContext, llm: LLMResource, lakeho
         context.log.info("no LLM endpoint configured (BITBYBIT_LLM_BASE_URL / API key): offline path")
         return None
     cache = ledger.load_cache(lakehouse, model=endpoint.model, prompt_version=prompts.PROMPT_VERSION)
+    # the budget is per run: what earlier stages of this run spent (from the ledger) counts too
+    spent = ledger.run_cost(lakehouse, context.run_id)
     context.log.info(
-        f"LLM {endpoint.model} at {endpoint.base_url or 'api.openai.com'}; {len(cache)} cached answers"
+        f"LLM {endpoint.model} at {endpoint.describe()}; {len(cache)} cached answers; "
+        f"${spent:.4f} of the ${config.budget_usd_per_run:.2f} run budget already spent"
     )
     return llm.session(
-        run_id=context.run_id, prompt_version=prompts.PROMPT_VERSION, cache=cache, config=config
+        run_id=context.run_id,
+        prompt_version=prompts.PROMPT_VERSION,
+        cache=cache,
+        config=config,
+        spent_before_usd=spent,
     )
 
 
@@ -44,9 +52,10 @@ def close_llm_session(session, lakehouse: Lakehouse) -> dict:
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"delta", "polars"},
     ins={"scored_articles": dg.AssetIn()},
+    deps=[editorial_assets.TABLE],
     description=(
-        "The day's picks (scored_articles.selected, by rank) with a 2-3 sentence summary, 3-5 tags, a "
-        "preview and reading time, by LLM (cached by content hash + prompt version + model) or offline; "
+        "The day's picks (scored_articles.selected by rank, after editorial_overrides) with a 2-3 sentence "
+        "summary, 3-5 tags, a preview and reading time, by LLM (cached by content hash + prompt version + model) or offline; "
         "summary_source tells which."
     ),
 )
@@ -64,9 +73,13 @@ def enhanced_articles(
         if scored_articles.width
         else scored_articles
     )
+    overrides = editorial_assets.read_overrides(lakehouse, days)  # pins/drops before, edits after
+    scored, edit_report = editorial_assets.select_with_overrides(scored, overrides, days)
     session = open_llm_session(context, llm, lakehouse)
     encode = embeddings.encode if settings.use_embeddings else None
     out = enhance_articles(scored, settings=settings, session=session, encode=encode)
+    out, article_report = editorial_assets.edit_articles(out, overrides)
+    editorial_assets.log_report(context, edit_report.merge(article_report))
     totals = close_llm_session(session, lakehouse)
     sources = out.group_by("summary_source").len().sort("summary_source") if out.height else out
     context.add_output_metadata(
@@ -78,6 +91,7 @@ def enhanced_articles(
             else {},
             "prompt_version": prompts.PROMPT_VERSION,
             **totals,
+            **edit_report.metadata(),
         }
     )
     return out

@@ -3,6 +3,7 @@
 import dagster as dg
 import polars as pl
 
+from bitbybit_assets.editorial import assets as editorial_assets
 from bitbybit_assets.enhance import ledger
 from bitbybit_assets.enhance.assets import close_llm_session, open_llm_session
 from bitbybit_assets.partitions import daily_partitions, days_in_context
@@ -20,6 +21,7 @@ GROUP = "publish"
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"delta", "polars", "html"},
     ins={"enhanced_articles": dg.AssetIn()},
+    deps=[editorial_assets.TABLE],
     description=(
         "One newsletter per day: subject line (+ candidates), preheader, intro, sections, inlined-CSS "
         "HTML and plain text; also written to output/newsletter/DATE.html and DATE.txt."
@@ -34,7 +36,8 @@ def newsletters(
     days = days_in_context(context)
     settings = load_newsletter_settings()
     session = open_llm_session(context, llm, lakehouse)
-    df, results = build_newsletters(enhanced_articles, days, settings=settings, session=session)
+    overrides = editorial_assets.read_overrides(lakehouse, days)  # the editor's subject / preheader / intro
+    df, results = build_newsletters(enhanced_articles, days, settings=settings, session=session, overrides=overrides)
     totals = close_llm_session(session, lakehouse)
     if df.height:
         # the day's whole LLM spend (summaries of every run + this copy), from the ledger

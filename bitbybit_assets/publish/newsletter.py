@@ -11,6 +11,7 @@ from typing import Any
 
 import polars as pl
 
+from bitbybit_assets.editorial.apply import Override, apply_issue_edits
 from bitbybit_assets.publish import subject
 from bitbybit_assets.publish.files import write_newsletter_files
 from bitbybit_assets.publish.render import NewsletterSettings, Rendered, render_newsletter
@@ -38,14 +39,17 @@ def build_day(
     write_files: bool = True,
     output_base: Path | None = None,
     generated_at: datetime | None = None,
+    overrides: list[Override] | None = None,
 ) -> DayResult:
-    """Copy, render and (optionally) write the newsletter of ``day`` from its picks."""
+    """Copy, render and (optionally) write the newsletter of ``day`` from its picks; the editor's
+    subject / preheader / intro (``overrides``) replace the generated copy."""
     articles = sorted(articles, key=lambda a: a.get("rank") or 10**6)
     if len(articles) < settings.min_articles:
         log.warning("%s: only %d articles (min_articles %d)", day, len(articles), settings.min_articles)
     make = subject.llm_copy if session is not None else None
     kwargs = {"day": day, "newsletter_title": settings.title, "n": settings.subject_candidates}
     copy = make(session, articles, **kwargs) if make else subject.offline_copy(articles, **kwargs)
+    copy, edited = apply_issue_edits(copy, overrides or [])
     rendered = render_newsletter(articles, copy, day=day, settings=settings)
     html_path = text_path = None
     if write_files:
@@ -68,6 +72,7 @@ def build_day(
         "copy_source": copy.source,
         "list_unsubscribe": rendered.list_unsubscribe,
         "trimmed": rendered.trimmed,
+        "edited_fields": edited,
     }
     return DayResult(day, row, rendered, html_path, text_path, copy)
 
@@ -80,8 +85,10 @@ def build_newsletters(
     session: Any = None,
     write_files: bool = True,
     output_base: Path | None = None,
+    overrides: dict[date, list[Override]] | None = None,
 ) -> tuple[pl.DataFrame, list[DayResult]]:
-    """``newsletters`` rows for ``days`` (a day without picks gets no newsletter)."""
+    """``newsletters`` rows for ``days`` (a day without picks gets no newsletter); ``overrides``:
+    each day's editorial overrides (issue edits)."""
     settings = settings or NewsletterSettings()
     results: list[DayResult] = []
     for day in days:
@@ -97,6 +104,7 @@ def build_newsletters(
                 session=session,
                 write_files=write_files,
                 output_base=output_base,
+                overrides=(overrides or {}).get(day),
             )
         )
     df = pl.DataFrame([r.row for r in results], schema=NEWSLETTERS)

@@ -2,12 +2,13 @@
 # One image, three roles: the first argument picks the process.
 #   webserver        Dagster UI on :3000 (DAGSTER_WEBSERVER_PORT)
 #   daemon           schedules, sensors, run queue, run monitoring
+#   desk             the editorial desk on :8000 (BITBYBIT_DESK_PORT); reads the same Dagster instance
 #   healthcheck      used by the image's HEALTHCHECK: checks whichever role this container runs
 #   render-instance  only write $DAGSTER_HOME/dagster.yaml (check a deployment's variables)
 #   anything else    executed as given: the ECS run launcher starts run tasks with
 #                    `dagster api execute_run ...`, and `bash`, `dbt ...`, `python -m ...` work too
 #
-# webserver/daemon need an instance config in $DAGSTER_HOME: if none is mounted there (the compose
+# webserver/daemon/desk need an instance config in $DAGSTER_HOME: if none is mounted there (the compose
 # stack mounts deploy/compose/dagster.yaml), the production dagster.yaml is rendered into it first
 # (deploy/aws/render.py fills the ECS network placeholders; a missing variable stops the start).
 set -eu
@@ -37,6 +38,12 @@ case "${1:-webserver}" in
         echo daemon > "$ROLE_FILE"
         exec dagster-daemon run -w "$APP_DIR/workspace.yaml" "$@"
         ;;
+    desk)
+        shift
+        ensure_instance
+        echo desk > "$ROLE_FILE"
+        exec python -m desk "$@"
+        ;;
     render-instance)
         ensure_instance
         echo "$DAGSTER_HOME/dagster.yaml"
@@ -48,6 +55,9 @@ case "${1:-webserver}" in
                 ;;
             daemon)
                 exec dagster-daemon liveness-check
+                ;;
+            desk)
+                exec python -c "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:${BITBYBIT_DESK_PORT:-8000}/healthz', timeout=5).status == 200 else 1)"
                 ;;
             *)
                 exit 0  # a run task is healthy while its process runs; Dagster monitors the run

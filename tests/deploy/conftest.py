@@ -67,6 +67,12 @@ def template_values(**overrides: str) -> dict[str, str]:
         "LLM_MODEL": "gpt-4o-mini",
         "SUBNETS": "subnet-0a,subnet-0b",
         "RUN_SECURITY_GROUP": "sg-0123",
+        # the desk (deploy/aws/ecs/desk.json)
+        "DESK_PUBLIC_URL": "https://desk.example.com",
+        "DAGSTER_URL": "http://webserver.bitbybit.local:3000",
+        "DAGSTER_UI_URL": "https://dagster.example.com",
+        "MAIL_FROM": "news@news.example.com",
+        "SECRET_KEY_ARN": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:bitbybit/prod/secret-key-MnOpQr",
     }
     values.update(overrides)
     return values

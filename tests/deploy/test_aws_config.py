@@ -119,3 +119,19 @@ def test_render_fills_defaults_expands_lists_and_refuses_bad_values():
     assert gpu["containerDefinitions"][0]["image"] == values["IMAGE_GPU"]
     secrets = {s["name"]: s["valueFrom"] for s in gpu["containerDefinitions"][0]["secrets"]}
     assert secrets["DAGSTER_PG_PASSWORD"] == values["PG_SECRET_ARN"] + ":password::"
+
+
+def test_desk_task_definition_registers_and_its_role_only_reads(aws: str):
+    values = template_values()
+    doc = render_json(DEPLOY_AWS / "ecs" / "desk.json", values)
+    (container,) = doc["containerDefinitions"]
+    assert container["command"] == ["desk"] and container["portMappings"][0]["containerPort"] == 8000
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert env["BITBYBIT_DAGSTER_URL"] == values["DAGSTER_URL"] and env["BITBYBIT_PUBLIC_URL"].startswith("https://")
+    secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
+    assert secrets["BITBYBIT_SECRET_KEY"] == values["SECRET_KEY_ARN"] and "BITBYBIT_SECRET_KEY" not in env
+    registered = boto3.client("ecs").register_task_definition(**doc)["taskDefinition"]
+    assert registered["family"] == "bitbybit-desk" and registered["taskRoleArn"].endswith(":role/bitbybit-desk")
+    policy = render_json(DEPLOY_AWS / "iam" / "desk-task-role-policy.json", values)
+    actions = {a for s in policy["Statement"] for a in s["Action"]}
+    assert actions == {"s3:ListBucket", "s3:GetObject", "ses:SendEmail", "ses:SendRawEmail"}

@@ -105,14 +105,14 @@ def _compose() -> dict:
 def test_compose_stack_services_and_instance_variables():
     compose = _compose()
     services = compose["services"]
-    assert set(services) == {"postgres", "s3", "s3-init", "webserver", "daemon"}
+    assert set(services) == {"postgres", "s3", "s3-init", "webserver", "daemon", "desk"}
     assert services["postgres"]["image"] == "postgres:15"
     assert services["s3"]["image"].startswith("chrislusf/seaweedfs:")
     assert services["s3"]["command"][0] == "mini"
     assert services["s3-init"]["image"].startswith("amazon/aws-cli:")
     instance = yaml.safe_load((PROJECT_ROOT / "deploy" / "compose" / "dagster.yaml").read_text())
     needed = _env_refs(instance)
-    for name in ("webserver", "daemon"):
+    for name in ("webserver", "daemon", "desk"):
         svc = services[name]
         assert svc["command"] == [name]
         assert svc["build"]["context"] == "."
@@ -125,6 +125,20 @@ def test_compose_stack_services_and_instance_variables():
         assert ["./deploy/compose/dagster.yaml", "/opt/dagster/home/dagster.yaml", "ro"] in mounts
         assert svc["depends_on"]["s3-init"]["condition"] == "service_completed_successfully"
     assert (PROJECT_ROOT / "deploy" / "compose" / "initdb").is_dir()
+    desk = services["desk"]
+    assert desk["ports"] == ["127.0.0.1:8000:8000"]
+    assert desk["environment"]["BITBYBIT_DESK_HOST"] == "0.0.0.0"
+    assert desk["environment"]["BITBYBIT_DAGSTER_URL"] == "http://webserver:3000"  # re-runs through GraphQL
+    assert len(desk["environment"]["BITBYBIT_SECRET_KEY"]) >= 32
+
+
+def test_entrypoint_serves_the_desk_and_checks_its_health():
+    text = ENTRYPOINT.read_text()
+    role = text.split("    desk)\n", 1)[1].split(";;", 1)[0]
+    assert "ensure_instance" in role and "exec python -m desk" in role
+    health = text.split("healthcheck)", 1)[1]
+    assert "desk)" in health and "/healthz" in health
+    assert "EXPOSE 3000 8000" in DOCKERFILE.read_text()
 
 
 def test_docker_compose_config(tmp_path):
@@ -151,7 +165,7 @@ def test_ecs_task_definitions_set_every_variable_the_instance_reads():
     needed = _env_refs(prod)
     network = {"DAGSTER_ECS_SUBNETS", "DAGSTER_ECS_SECURITY_GROUPS"}
     assert network <= needed
-    for service in ("daemon", "webserver"):  # render dagster.yaml and load the instance
+    for service in ("daemon", "webserver", "desk"):  # render dagster.yaml and load the instance
         assert needed <= _container_env(service), f"{service} lacks {needed - _container_env(service)}"
     for run in ("run-cpu", "run-gpu"):  # load the instance from the ref: network already rendered
         missing = (needed - network) - _container_env(run)

@@ -1,0 +1,3 @@
+from desk.server import main
+
+main()
