@@ -343,7 +343,7 @@ def _type_name(value: object) -> str:
             bool: "a boolean", type(None): "nothing (null)"}.get(type(value), type(value).__name__)  # fmt: skip
 
 
-def _validation_message(path: Path, exc: ValidationError, prefix: tuple = ()) -> str:
+def _validation_message(path: Path | str, exc: ValidationError, prefix: tuple = ()) -> str:
     """``file: key.path: what was expected (got value)`` for every error, one per line."""
     lines = []
     for err in exc.errors():
@@ -385,29 +385,50 @@ def load_settings(path: Path | None = None) -> Settings:
     Every section is validated here, at load, including those kept as plain dicts (by their
     stage's model): a bad value fails at once with the file, the key and what was expected, not
     when the stage that reads it runs."""
-    path = path or _path_from_env("BITBYBIT_SETTINGS_FILE", config_dir() / "production.yaml")
-    data = _read_yaml(path)
+    path = path or settings_file()
+    return validate_settings(_read_yaml(path), path)
+
+
+def settings_file() -> Path:
+    """``config/production.yaml`` (or ``BITBYBIT_SETTINGS_FILE``)."""
+    return _path_from_env("BITBYBIT_SETTINGS_FILE", config_dir() / "production.yaml")
+
+
+def read_settings_data(path: Path | None = None) -> dict:
+    """The raw mapping of the settings file (not validated; see :func:`validate_settings`)."""
+    return _read_yaml(path or settings_file())
+
+
+def validate_settings(data: dict, source: Path | str) -> Settings:
+    """``data`` validated as :func:`load_settings` does (every section, by its model); errors name
+    ``source`` and the key. The desk's Settings page validates its overrides with this too."""
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise SettingsError(_validation_message(path, exc)) from exc
+        raise SettingsError(_validation_message(source, exc)) from exc
     except ValueError as exc:
         if isinstance(exc, SettingsError):
             raise
-        raise SettingsError(f"{path}: {exc}") from exc
+        raise SettingsError(f"{source}: {exc}") from exc
     for name, model in _stage_models().items():
         section = getattr(settings, name)
         if not isinstance(section, dict):
-            raise SettingsError(f"{path}: {name}: expected a mapping, got {_type_name(section)}")
+            raise SettingsError(f"{source}: {name}: expected a mapping, got {_type_name(section)}")
         try:
             model.model_validate(section)
         except ValidationError as exc:
-            raise SettingsError(_validation_message(path, exc, (name,))) from exc
+            raise SettingsError(_validation_message(source, exc, (name,))) from exc
     return settings
 
 
 def load_feeds(path: Path | None = None, *, enabled_only: bool = True) -> list[FeedConfig]:
-    """Parse ``config/feeds.yaml`` (or ``BITBYBIT_FEEDS_FILE``)."""
+    """The feed list: ``config/feeds.yaml`` (or ``BITBYBIT_FEEDS_FILE``), or, without ``path`` and with
+    ``BITBYBIT_FEEDS_SOURCE=database`` (prod default), the ``feeds`` table (:mod:`bitbybit_assets.feeds_store`)."""
+    if path is None:
+        from bitbybit_assets import feeds_store
+
+        if feeds_store.feeds_source() == "database":
+            return feeds_store.database_feeds(enabled_only=enabled_only)
     path = path or _path_from_env("BITBYBIT_FEEDS_FILE", config_dir() / "feeds.yaml")
     data = _read_yaml(path)
     items = data.get("feeds")

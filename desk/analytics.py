@@ -20,6 +20,7 @@ from starlette.routing import Route
 from bitbybit_assets.settings import SettingsError, load_feeds
 from desk import analytics_charts as charts
 from desk import analytics_data as data
+from desk import feeds_admin
 from desk.web import in_thread, render, state
 
 DAY_CHOICES = (7, 14, 30, 60, 90)
@@ -299,6 +300,7 @@ async def feeds_page(request: Request) -> Response:
         days,
         end,
         title="Feeds",
+        feeds_managed=await in_thread(feeds_admin.manageable),
         feeds=health,
         counts=feed_counts(health),
         outcomes=outcomes,

@@ -29,7 +29,19 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bitbybit_assets.settings import data_dir, environment, load_settings, public_url, secret_key
-from desk import admin_users, analytics, csrf, login, preview, public, review, subscribers, today
+from desk import (
+    admin_users,
+    analytics,
+    csrf,
+    feeds_admin,
+    login,
+    preview,
+    public,
+    review,
+    settings_page,
+    subscribers,
+    today,
+)
 from desk.auth import SESSION_COOKIE, SESSION_MAX_AGE, AuthMiddleware, busy_response, session_key
 from desk.dagster_access import DagsterAccess
 from desk.db import DatabaseBusy, open_desk
@@ -107,7 +119,9 @@ def page_routes() -> list[BaseRoute]:
         *review.routes(),
         *subscribers.routes(),
         *admin_users.routes(),
+        *settings_page.routes(),
         *analytics.routes(),
+        *feeds_admin.routes(),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
 

@@ -80,10 +80,16 @@ def limits() -> dict[str, int]:
 # ---------------------------------------------------------------- loading (worker threads)
 
 
-def _editorial(request: Request, day: date) -> tuple[list[Override], int]:
-    """The day's overrides and its revision (the highest one)."""
-    overrides = with_db(request, lambda db: EditorialStore(db.store.w).overrides(day))
-    return overrides, max((o.revision for o in overrides), default=0)
+def _editorial(request: Request, day: date) -> tuple[list[Override], int, int | None]:
+    """The day's overrides, its revision (the highest one) and the top N set on the Settings page
+    (``None``: production.yaml's, as the next run will use)."""
+    from bitbybit_assets.settings_overrides import read_overrides
+
+    overrides, top_n = with_db(
+        request,
+        lambda db: (EditorialStore(db.store.w).overrides(day), read_overrides(db.store.w).get("curation.top_n")),
+    )
+    return overrides, max((o.revision for o in overrides), default=0), top_n
 
 
 def load_review(request: Request, day: date, *, published: bool = True) -> DayReview | None:
@@ -104,8 +110,8 @@ def load_review(request: Request, day: date, *, published: bool = True) -> DayRe
             ]
         if scored.result().is_empty():
             return None
-        overrides, revision = editorial.result()
-        review = build_review(day, scored.result(), overrides, revision, limits()["top_n"])
+        overrides, revision, top_n = editorial.result()
+        review = build_review(day, scored.result(), overrides, revision, top_n or limits()["top_n"])
         if published:
             add_published(review, *(p.result() for p in parts))
     return review

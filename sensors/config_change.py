@@ -1,6 +1,9 @@
-"""Watch ``config/feeds.yaml`` and report what changed.
+"""Watch the feed list (``config/feeds.yaml``, or the ``feeds`` table with
+``BITBYBIT_FEEDS_SOURCE=database``: see :mod:`bitbybit_assets.feeds_store`) and report what changed.
 
-The cursor holds the file's sha256 and the feeds it listed, so a restart of the daemon (or of
+The cursor holds the sha256 of the effective feed list (every feed's name, url, enabled, category
+and trust as ``settings.load_feeds`` returns them, so a desk edit counts and a YAML comment does not)
+and the feeds it listed, so a restart of the daemon (or of
 ``dagster dev``) compares against the last version seen, not against nothing. The first evaluation
 only records that baseline. On a change the sensor:
 
@@ -10,7 +13,7 @@ only records that baseline. On a change the sensor:
   ``raw_feeds`` partition re-materialised includes the feed);
 * with ``operations.config_change.on_new_feed: request_raw_feeds`` and a feed added or re-enabled,
   also requests ``raw_feeds`` for the latest complete day, tagged ``bitbybit/trigger=feeds_config_change``
-  (run key: the file hash, so one run per version of the file).
+  (run key: the list's hash, so one run per version of the list).
 
 A file that no longer parses fails the tick with the validation error (the cursor keeps the last
 good version, so the diff is reported once the file is fixed).
@@ -25,6 +28,7 @@ from typing import Any
 import dagster as dg
 
 from bitbybit_assets import settings
+from bitbybit_assets.feeds_store import feeds_source
 from bitbybit_assets.ops_config import operations_settings
 from bitbybit_assets.partitions import daily_partitions
 
@@ -38,14 +42,25 @@ def feeds_file() -> Path:
     return Path(value).expanduser().resolve() if value else settings.config_dir() / "feeds.yaml"
 
 
-def snapshot(path: Path) -> dict[str, Any]:
-    """``{"sha256": ..., "feeds": {name: {url, enabled, category, trust}}}`` of the feeds file."""
-    data = path.read_bytes()
+def watched_file() -> Path | None:
+    """The YAML file the list comes from, or None when it comes from the database."""
+    return None if feeds_source() == "database" else feeds_file()
+
+
+def snapshot(path: Path | None) -> dict[str, Any]:
+    """``{"sha256": ..., "feeds": {name: {url, enabled, category, trust}}}`` of the effective feed list
+    (``path``: the YAML file; None: the database list)."""
     feeds = settings.load_feeds(path, enabled_only=False)
-    return {
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "feeds": {f.name: {"url": f.url, "enabled": f.enabled, "category": f.category, "trust": f.trust} for f in feeds},
+    listing = {
+        f.name: {"url": f.url, "enabled": f.enabled, "category": f.category, "trust": f.trust}
+        for f in sorted(feeds, key=lambda f: f.name)
     }
+    digest = hashlib.sha256(json.dumps(listing, sort_keys=True).encode("utf-8")).hexdigest()
+    return {"sha256": digest, "feeds": listing}
+
+
+def _what(path: Path | None) -> str:
+    return "feeds.yaml" if path is not None else "feed list (database)"
 
 
 def diff_feeds(old: dict[str, dict], new: dict[str, dict]) -> dict[str, list[str]]:
@@ -70,10 +85,10 @@ def archive_days(feed: str) -> list[str]:
 
 
 def _describe(changes: dict[str, list[str]]) -> str:
-    return "; ".join(f"{k}: {', '.join(v)}" for k, v in changes.items() if v) or "formatting only (no feed changed)"
+    return "; ".join(f"{k}: {', '.join(v)}" for k, v in changes.items() if v) or "no feed changed (cursor from an older version of the sensor)"
 
 
-def evaluate_change(cursor: str | None, path: Path, mode: str) -> tuple[str, dg.SensorResult | dg.SkipReason]:
+def evaluate_change(cursor: str | None, path: Path | None, mode: str) -> tuple[str, dg.SensorResult | dg.SkipReason]:
     """(new cursor, what to return) for one evaluation; pure apart from reading the files."""
     current = snapshot(path)
     if not cursor:
@@ -82,13 +97,13 @@ def evaluate_change(cursor: str | None, path: Path, mode: str) -> tuple[str, dg.
         )
     previous = json.loads(cursor)
     if previous.get("sha256") == current["sha256"]:
-        return cursor, dg.SkipReason("feeds.yaml unchanged")
+        return cursor, dg.SkipReason(f"{_what(path)} unchanged")
     changes = diff_feeds(previous.get("feeds", {}), current["feeds"])
     new_feeds = [*changes["added"], *changes["enabled"]]
     new_feeds = [n for n in new_feeds if current["feeds"][n]["enabled"]]
     available = {n: archive_days(n) for n in new_feeds}
     metadata: dict[str, Any] = {
-        "feeds_file": str(path),
+        "feeds_source": str(path) if path is not None else "database (feeds table)",
         "sha256": current["sha256"],
         "previous_sha256": previous.get("sha256"),
         "summary": _describe(changes),
@@ -107,7 +122,7 @@ def evaluate_change(cursor: str | None, path: Path, mode: str) -> tuple[str, dg.
             partition_key=latest,
             tags={TRIGGER_TAG: "feeds_config_change", "bitbybit/new_feeds": ",".join(new_feeds)[:200]},
         ))
-    observation = dg.AssetObservation(asset_key="raw_feeds", description=f"feeds.yaml changed: {metadata['summary']}",
+    observation = dg.AssetObservation(asset_key="raw_feeds", description=f"{_what(path)} changed: {metadata['summary']}",
                                       metadata=metadata)
     return json.dumps(current), dg.SensorResult(run_requests=requests, asset_events=[observation])
 
@@ -120,15 +135,16 @@ def build_config_change_sensor(default_status: dg.DefaultSensorStatus = dg.Defau
         asset_selection=[dg.AssetKey("raw_feeds")],
         minimum_interval_seconds=interval,
         default_status=default_status,
-        description="Watches config/feeds.yaml (hash in the cursor); records what changed on raw_feeds "
+        description="Watches the feed list (config/feeds.yaml or the desk-edited feeds table; hash in the "
+        "cursor); records what changed on raw_feeds "
         "and optionally re-materialises raw_feeds for the latest day when a feed is added.",
     )
     def _sensor(context: dg.SensorEvaluationContext):
-        path = feeds_file()
+        path = watched_file()
         mode = operations_settings().config_change.on_new_feed
         new_cursor, result = evaluate_change(context.cursor, path, mode)
         if isinstance(result, dg.SensorResult):
-            context.log.info(f"feeds.yaml changed: {result.asset_events[0].description}")
+            context.log.info(result.asset_events[0].description)
             return dg.SensorResult(run_requests=result.run_requests, asset_events=result.asset_events, cursor=new_cursor)
         context.update_cursor(new_cursor)
         return result

@@ -25,6 +25,7 @@ from bitbybit_assets.deliver.database import open_store
 from bitbybit_assets.deliver.store import DeliveryStore
 from bitbybit_assets.jobs import DELIVER_JOB_NAME
 from bitbybit_assets.settings import DeliverySettings, load_settings
+from bitbybit_assets.settings_overrides import settings_with_overrides
 from resources.postgres import PostgresResource
 
 ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
@@ -95,6 +96,7 @@ def build_delivery_sensor(job: dg.JobDefinition | dg.UnresolvedAssetJobDefinitio
             return dg.SkipReason("no recent day has a newsletter")
         try:
             with open_store(postgres) as store:
+                cfg = settings_with_overrides(store.w).delivery  # approval / send time as set in the desk
                 requests = due_requests(store, days, cfg, now, context.instance)
         except duckdb.IOException as exc:  # the local DuckDB file is held by a run right now
             return dg.SkipReason(f"delivery database busy, retrying next tick: {str(exc).splitlines()[0]}")

@@ -18,6 +18,7 @@ from bitbybit_assets.curate.scoring import build_prototypes
 from bitbybit_assets.curate.text import with_text
 from bitbybit_assets.partitions import daily_partitions, days_in_context
 from bitbybit_assets.schemas import ARTICLE_EMBEDDINGS, SCORED_ARTICLES, conform
+from bitbybit_assets.settings_overrides import settings_with_overrides
 from resources.embeddings import EmbeddingModel
 from resources.lakehouse import Lakehouse
 
@@ -107,7 +108,7 @@ def scored_articles(
     embeddings: EmbeddingModel,
     lakehouse: Lakehouse,
 ) -> pl.DataFrame:
-    cfg = curate_config()
+    cfg = curate_config(settings_with_overrides())  # with the desk's settings (read now)
     days = days_in_context(context)
     first = days[0]
     window_start = first - timedelta(days=cfg.curation.cluster_window_days)

@@ -24,6 +24,7 @@ from bitbybit_assets.deliver.service import (
 from bitbybit_assets.deliver.store import DeliveryStateError, DeliveryStore
 from bitbybit_assets.partitions import daily_partitions, days_in_context
 from bitbybit_assets.settings import load_settings, public_url, secret_key
+from bitbybit_assets.settings_overrides import settings_with_overrides
 from resources.email import EmailSender
 from resources.lakehouse import Lakehouse
 from resources.postgres import PostgresResource
@@ -104,6 +105,7 @@ def newsletter_deliveries(
     by_day: dict[str, dict] = {}
     problems: list[str] = []
     with open_store(postgres) as store:
+        settings = settings_with_overrides(store.w).delivery  # approval / send time as set in the desk
         for day in days:
             actor = config.requested_by or f"run:{context.run_id}"
             try:

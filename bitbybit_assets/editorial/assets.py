@@ -49,8 +49,9 @@ def read_overrides(lakehouse: Lakehouse, days: Sequence[date]) -> dict[date, lis
 
 def _top_n() -> int:
     from bitbybit_assets.curate.config import curate_config
+    from bitbybit_assets.settings_overrides import settings_with_overrides
 
-    return curate_config().curation.top_n
+    return curate_config(settings_with_overrides()).curation.top_n  # as the desk's Settings page set it
 
 
 def select_with_overrides(

@@ -14,6 +14,7 @@ from bitbybit_assets.ingest.stats import markdown_table, per_feed_filter_counts
 from bitbybit_assets.partitions import daily_partitions, days_in_context
 from bitbybit_assets.schemas import FEED_ENTRIES, FILTERED_ARTICLES, RAW_FEEDS, conform
 from bitbybit_assets.settings import load_feeds, load_settings
+from bitbybit_assets.settings_overrides import settings_with_overrides
 from resources.feeds import FeedSource
 from resources.lakehouse import Lakehouse
 
@@ -141,7 +142,7 @@ def feed_entries(
     ),
 )
 def filtered_articles(context: dg.AssetExecutionContext, feed_entries: pl.DataFrame) -> pl.DataFrame:
-    cfg = load_settings().content_filter
+    cfg = settings_with_overrides().content_filter  # with the desk's settings (language allow-list)
     frames = [
         apply_content_filter(feed_entries.filter(pl.col("partition_date") == day), day, cfg)
         for day in days_in_context(context)

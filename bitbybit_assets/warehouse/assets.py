@@ -17,6 +17,7 @@ import dagster as dg
 from bitbybit_assets import settings
 from bitbybit_assets.output_files import write_text_atomic
 from bitbybit_assets.partitions import daily_partitions, days_in_context
+from bitbybit_assets.settings_overrides import settings_with_overrides
 from bitbybit_assets.warehouse.config import dbt_target, duckdb_path, warehouse_settings
 from bitbybit_assets.warehouse.db import Warehouse, connect_duckdb
 from bitbybit_assets.warehouse.dbt_assets import POOL, RETRY, build_dbt_assets, dbt_resource
@@ -155,7 +156,7 @@ def warehouse_load(
         job_name=_job_name(context),
         days_in_run=len(days),
     )
-    thresholds = Thresholds.from_curation(settings.load_settings().curation)
+    thresholds = Thresholds.from_curation(settings_with_overrides(postgres=postgres).curation)  # with the desk's settings
     targets = load_targets(postgres)
     rows: dict[str, dict[str, int]] = {}
     for target in targets:

@@ -424,10 +424,9 @@ def test_pages_need_a_login(warehouse, app):
         assert response.status_code in (302, 303, 307) and "/login" in response.headers["location"]
 
 
-@pytest.mark.integration
-def test_pages_say_try_again_while_a_run_holds_the_warehouse(warehouse, pg_delivery_env, app):
-    """The desk's own database on PostgreSQL, the analytics on the local DuckDB file (dbt target
-    local): a run holding the file gets a 503 page with "try again", not an error."""
+def test_pages_say_try_again_while_a_run_holds_the_warehouse(warehouse, app):
+    """Local mode: the desk's tables and the analytics live in the local DuckDB file; a run holding
+    the file gets a 503 page with "try again", not an error."""
     add_user("ed", "editor")
     client = client_for(app)
     assert login(client, "ed").status_code == 303

@@ -261,7 +261,8 @@ def test_local_database_is_left_alone_while_a_launched_run_runs(desk_env, tmp_pa
 
     write_newsletter()
     fake = tmp_path / "fake-python"
-    fake.write_text("#!/bin/sh\nsleep 4\n")
+    release = tmp_path / "release"  # the fake run lasts until the test has checked everything
+    fake.write_text(f"#!/bin/sh\nwhile [ ! -e {release} ]; do sleep 0.05; done\n")
     fake.chmod(0o755)
     launcher = SubprocessLauncher(tmp_path / "launches", python=str(fake))
     app = create_app(DeskState(postgres=PostgresResource(), server_key=secret_key(), launcher=launcher))
@@ -283,7 +284,8 @@ def test_local_database_is_left_alone_while_a_launched_run_runs(desk_env, tmp_pa
     busy = _post(client, f"/days/{D}/approve", force="yes")
     assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
     assert login(client_for(app), "ann").status_code == 503  # no new logins meanwhile
-    for _ in range(100):
+    release.touch()
+    for _ in range(200):
         if not launcher.running():
             break
         time.sleep(0.1)

@@ -7,6 +7,7 @@ import json
 import socket
 import ssl
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -149,7 +150,9 @@ def sns_topic(monkeypatch: pytest.MonkeyPatch) -> Iterator[SnsTopic]:
         sns = boto3.client("sns", endpoint_url=endpoint, region_name="us-east-1")
         sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
         topic_arn = sns.create_topic(Name="bitbybit-alerts")["TopicArn"]
-        queue_url = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
+        # moto's backends are process-wide (shared with other tests' servers and mock_aws): a
+        # queue of this fixture's own sees only what is published while it exists
+        queue_url = sqs.create_queue(QueueName=f"alerts-inbox-{uuid.uuid4().hex[:8]}")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
         yield SnsTopic(endpoint=endpoint, topic_arn=topic_arn, queue_url=queue_url)
