@@ -21,14 +21,16 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from bitbybit_assets import settings
+from bitbybit_assets.deliver.database import open_store
 from bitbybit_assets.settings import FeedConfig, SettingsError
 from bitbybit_assets.warehouse.db import Warehouse
+from resources.postgres import PostgresResource
 
 SOURCE_VAR = "BITBYBIT_FEEDS_SOURCE"
 SEED_ACTOR = "seed:feeds.yaml"
@@ -69,6 +71,17 @@ def _json(feed: FeedConfig | None) -> str | None:
 
 def _feed(row: dict[str, Any]) -> FeedConfig:
     return FeedConfig.model_validate({k: row[k] for k in FIELDS} | {"trust": float(row["trust"])})
+
+
+def check_unique(feed: FeedConfig, existing: Iterable[FeedConfig], *, editing: str | None = None) -> None:
+    """:class:`FeedExists` when another feed (not ``editing``) has the same name or url."""
+    for other in existing:
+        if other.name == editing:
+            continue
+        if other.name == feed.name:
+            raise FeedExists(f"a feed named {feed.name!r} already exists")
+        if other.url == feed.url:
+            raise FeedExists(f"feed {other.name!r} already has the url {feed.url}")
 
 
 class FeedStore:
@@ -116,13 +129,7 @@ class FeedStore:
         )
 
     def _check_unique(self, feed: FeedConfig, editing: str | None = None) -> None:
-        for other in self.feeds():
-            if other.name == editing:
-                continue
-            if other.name == feed.name:
-                raise FeedExists(f"a feed named {feed.name!r} already exists")
-            if other.url == feed.url:
-                raise FeedExists(f"feed {other.name!r} already has the url {feed.url}")
+        check_unique(feed, self.feeds(), editing=editing)
 
     def seed(self, feeds: list[FeedConfig], actor: str = SEED_ACTOR) -> int:
         """Insert ``feeds`` when the table is empty (else nothing); how many were inserted."""
@@ -188,9 +195,6 @@ class FeedStore:
 @contextmanager
 def open_feed_store() -> Iterator[FeedStore]:
     """A seeded :class:`FeedStore` on the operational database (migrated), closed afterwards."""
-    from bitbybit_assets.deliver.database import open_store
-    from resources.postgres import PostgresResource
-
     with open_store(PostgresResource()) as store:
         feeds = FeedStore(store.w)
         feeds.ensure_seeded()

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from bitbybit_assets.settings import (
     Settings,
@@ -39,10 +39,9 @@ from bitbybit_assets.settings import (
     settings_file,
     validate_settings,
 )
-
-if TYPE_CHECKING:
-    from bitbybit_assets.warehouse.db import Warehouse
-    from resources.postgres import PostgresResource
+from bitbybit_assets.warehouse.config import dbt_target, duckdb_path
+from bitbybit_assets.warehouse.db import Warehouse, connect_duckdb, is_duckdb_lock_error
+from resources.postgres import PostgresResource
 
 log = logging.getLogger(__name__)
 
@@ -297,10 +296,6 @@ class SettingsStore:
 # ---------------------------------------------------------------- run time
 
 
-def _is_lock_error(exc: Exception) -> bool:
-    return type(exc).__name__ == "IOException" and "lock" in str(exc).lower()
-
-
 def stored_overrides(
     postgres: PostgresResource | None = None, *, sleep: Callable[[float], None] = time.sleep
 ) -> dict[str, Any]:
@@ -309,10 +304,6 @@ def stored_overrides(
     operational database is configured or it was never migrated. A configured PostgreSQL that cannot
     be reached raises (a run does not silently fall back to the YAML); the local DuckDB file held by
     another process is retried for ~30 s, then :class:`SettingsError`."""
-    from bitbybit_assets.warehouse.config import dbt_target, duckdb_path
-    from bitbybit_assets.warehouse.db import connect_duckdb
-    from resources.postgres import PostgresResource
-
     postgres = postgres or PostgresResource()
     if dbt_target() == "prod":
         if not postgres.is_configured():
@@ -327,7 +318,7 @@ def stored_overrides(
         try:
             w = connect_duckdb(str(path))
         except Exception as exc:
-            if not _is_lock_error(exc):
+            if not is_duckdb_lock_error(exc):
                 raise
             if attempt == _BUSY_ATTEMPTS - 1:
                 raise SettingsError(

@@ -24,7 +24,7 @@ from typing import Any
 
 from bitbybit_assets.deliver.database import delivery_target
 from bitbybit_assets.warehouse.config import dbt_target, duckdb_path
-from bitbybit_assets.warehouse.db import DuckDBWarehouse, Warehouse
+from bitbybit_assets.warehouse.db import DuckDBWarehouse, Warehouse, is_duckdb_lock_error
 from resources.postgres import PostgresResource, PostgresUnavailableError
 
 log = logging.getLogger("bitbybit")
@@ -82,10 +82,6 @@ class Report:
 # ---------------------------------------------------------------- connection
 
 
-def _is_lock_error(exc: Exception) -> bool:
-    return type(exc).__name__ == "IOException" and "lock" in str(exc).lower()
-
-
 def _is_config_clash(exc: Exception) -> bool:
     return type(exc).__name__ == "ConnectionException" and "different configuration" in str(exc)
 
@@ -105,7 +101,7 @@ def connect_duckdb_readonly(path: Path, read_only: bool = True) -> DuckDBWarehou
                 raise
             return DuckDBWarehouse(duckdb.connect(str(path)))
     except Exception as exc:
-        if _is_lock_error(exc):
+        if is_duckdb_lock_error(exc):
             raise AnalyticsUnavailable(
                 "the local warehouse is in use by a pipeline run; try again in a moment"
             ) from exc

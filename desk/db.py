@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from bitbybit_assets.deliver.database import delivery_target
 from bitbybit_assets.deliver.store import DeliveryStore
 from bitbybit_assets.warehouse.config import duckdb_path
-from bitbybit_assets.warehouse.db import Warehouse, connect_duckdb
+from bitbybit_assets.warehouse.connect import open_warehouse
+from bitbybit_assets.warehouse.db import is_duckdb_lock_error
 from bitbybit_assets.warehouse.migrate import migrate
 from desk.launches import LaunchStore
 from desk.users import UserStore
@@ -38,10 +39,6 @@ class DeskDB:
     launches: LaunchStore
 
 
-def _is_lock_error(exc: Exception) -> bool:
-    return type(exc).__name__ == "IOException" and "lock" in str(exc).lower()
-
-
 _migrated: set[str] = set()  # databases this process already brought to the latest migration
 _migrate_lock = threading.Lock()
 
@@ -53,25 +50,12 @@ def _where(postgres: PostgresResource) -> str:
 
 
 @contextmanager
-def _connect(postgres: PostgresResource) -> Iterator[Warehouse]:
-    if delivery_target(postgres) == "postgres":
-        with postgres.warehouse() as w:
-            yield w
-        return
-    w = connect_duckdb(str(duckdb_path()))
-    try:
-        yield w
-    finally:
-        w.close()
-
-
-@contextmanager
 def open_desk(postgres: PostgresResource) -> Iterator[DeskDB]:
     """Stores on one connection to the delivery database (closed afterwards). The first open in
     this process applies pending migrations (as :func:`~bitbybit_assets.deliver.database.open_store`
     does on every open); later ones skip that."""
     try:
-        with _connect(postgres) as w:
+        with open_warehouse(delivery_target(postgres), postgres) as w:
             key = _where(postgres)
             if key not in _migrated:
                 with _migrate_lock:
@@ -81,6 +65,6 @@ def open_desk(postgres: PostgresResource) -> Iterator[DeskDB]:
     except PostgresUnavailableError as exc:
         raise DatabaseBusy(str(exc)) from exc
     except Exception as exc:
-        if _is_lock_error(exc):
+        if is_duckdb_lock_error(exc):
             raise DatabaseBusy("the local database is in use by a run; retry in a moment") from exc
         raise

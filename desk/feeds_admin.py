@@ -25,12 +25,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bitbybit_assets.feeds_store import FeedExists, FeedNotFound, FeedStore, feeds_source
+from bitbybit_assets.feed_check import FeedRefused, check_url, feed_from_form, test_fetch
+from bitbybit_assets.feeds_store import FeedExists, FeedNotFound, FeedStore, check_unique, feeds_source
 from bitbybit_assets.settings import FeedConfig, load_settings
 from desk.db import DeskDB
 from desk.launcher import desk_actor
 from desk.web import flash, in_thread, redirect, render, require_admin, state, with_db
-from resources.feed_check import FeedRefused, check_unique, check_url, feed_from_form, test_fetch
 from resources.http_fetch import Resolver
 
 log = logging.getLogger("bitbybit")
@@ -139,7 +139,7 @@ async def _test_post(request: Request, name: str | None) -> Response:
     form = await request.form()
     try:
         feed, result = await in_thread(_test, request, form, name)
-    except FeedRefused as exc:
+    except (FeedRefused, FeedExists) as exc:
         log.info("desk: %s test fetch of a feed refused: %s", admin.username, exc)
         return _form_page(request, name=name, values=_values(form, name), error=str(exc), status_code=400)
     mode = f"edit:{name}" if name else "add"

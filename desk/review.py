@@ -29,9 +29,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bitbybit_assets.curate.config import curate_config
 from bitbybit_assets.editorial.apply import Override, short
 from bitbybit_assets.editorial.assets import TABLE as SNAPSHOT_TABLE
 from bitbybit_assets.editorial.store import Action, EditConflict, EditorialStore, InvalidAction
+from bitbybit_assets.enhance.enhance import EnhancementSettings
+from bitbybit_assets.settings import load_settings
+from bitbybit_assets.settings_overrides import read_overrides
 from desk.review_data import (
     ENHANCED_COLUMNS,
     NEWSLETTER_COLUMNS,
@@ -60,10 +64,6 @@ def limits() -> dict[str, int]:
     global _limits_cache
     now = time.monotonic()
     if _limits_cache is None or now - _limits_cache[0] > _LIMITS_TTL:
-        from bitbybit_assets.curate.config import curate_config
-        from bitbybit_assets.enhance.enhance import EnhancementSettings
-        from bitbybit_assets.settings import load_settings
-
         s = load_settings()
         enh = EnhancementSettings.model_validate(s.enhancement or {})
         _limits_cache = (
@@ -83,8 +83,6 @@ def limits() -> dict[str, int]:
 def _editorial(request: Request, day: date) -> tuple[list[Override], int, int | None]:
     """The day's overrides, its revision (the highest one) and the top N set on the Settings page
     (``None``: production.yaml's, as the next run will use)."""
-    from bitbybit_assets.settings_overrides import read_overrides
-
     overrides, top_n = with_db(
         request,
         lambda db: (EditorialStore(db.store.w).overrides(day), read_overrides(db.store.w).get("curation.top_n")),

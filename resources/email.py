@@ -60,6 +60,8 @@ from urllib.parse import unquote, urlsplit
 import dagster as dg
 from pydantic import Field
 
+from bitbybit_assets.settings import SettingsError, environment, load_settings
+
 log = logging.getLogger(__name__)
 
 TRANSPORTS = ("smtp", "ses")
@@ -559,16 +561,12 @@ class EmailSender(dg.ConfigurableResource):
     # -------------------------------------------------------------- configuration
 
     def _delivery(self) -> Any:
-        from bitbybit_assets.settings import SettingsError, load_settings
-
         try:
             return load_settings().delivery
         except SettingsError as exc:
             raise TransportError(f"delivery settings unreadable: {exc}") from exc
 
     def _is_local(self) -> bool:
-        from bitbybit_assets.settings import SettingsError, environment
-
         try:
             return environment() == "local"
         except SettingsError as exc:

@@ -18,6 +18,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from bitbybit_assets.text_safety import redact_secrets
+
 log = logging.getLogger(__name__)
 
 
@@ -53,8 +55,6 @@ def _password_of(dsn: str) -> str | None:
 
 def redact_dsn_error(text: str, dsn: str) -> str:
     """An error message about ``dsn`` with its password (plain or percent-encoded) masked."""
-    from bitbybit_assets.text_safety import redact_secrets
-
     return redact_secrets(text, [_password_of(dsn)])
 
 

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from bitbybit_assets.deliver.store import DeliveryStore
-from bitbybit_assets.warehouse.config import dbt_target, duckdb_path
-from bitbybit_assets.warehouse.db import connect_duckdb
+from bitbybit_assets.warehouse.config import dbt_target
+from bitbybit_assets.warehouse.connect import open_warehouse
 from bitbybit_assets.warehouse.migrate import migrate
 from resources.postgres import PostgresResource
 
@@ -30,14 +30,6 @@ def delivery_target(postgres: PostgresResource) -> str:
 @contextmanager
 def open_store(postgres: PostgresResource) -> Iterator[DeliveryStore]:
     """A :class:`DeliveryStore` on the delivery database (closed afterwards)."""
-    if delivery_target(postgres) == "postgres":
-        with postgres.warehouse() as w:
-            migrate(w)
-            yield DeliveryStore(w)
-        return
-    w = connect_duckdb(str(duckdb_path()))
-    try:
+    with open_warehouse(delivery_target(postgres), postgres) as w:
         migrate(w)
         yield DeliveryStore(w)
-    finally:
-        w.close()

@@ -13,6 +13,7 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
+from bitbybit_assets.curate.config import curate_config
 from bitbybit_assets.editorial.apply import (
     Override,
     Report,
@@ -26,6 +27,7 @@ from bitbybit_assets.editorial.apply import (
 from bitbybit_assets.editorial.store import open_editorial_store
 from bitbybit_assets.partitions import daily_partitions, days_in_context
 from bitbybit_assets.schemas import EDITORIAL_OVERRIDES
+from bitbybit_assets.settings_overrides import settings_with_overrides
 from resources.lakehouse import Lakehouse
 from resources.postgres import PostgresResource
 
@@ -48,9 +50,6 @@ def read_overrides(lakehouse: Lakehouse, days: Sequence[date]) -> dict[date, lis
 
 
 def _top_n() -> int:
-    from bitbybit_assets.curate.config import curate_config
-    from bitbybit_assets.settings_overrides import settings_with_overrides
-
     return curate_config(settings_with_overrides()).curation.top_n  # as the desk's Settings page set it
 
 

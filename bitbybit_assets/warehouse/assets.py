@@ -8,7 +8,6 @@ one copy of each day.
 """
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -18,8 +17,8 @@ from bitbybit_assets import settings
 from bitbybit_assets.output_files import write_text_atomic
 from bitbybit_assets.partitions import daily_partitions, days_in_context
 from bitbybit_assets.settings_overrides import settings_with_overrides
-from bitbybit_assets.warehouse.config import dbt_target, duckdb_path, warehouse_settings
-from bitbybit_assets.warehouse.db import Warehouse, connect_duckdb
+from bitbybit_assets.warehouse.config import dbt_target, warehouse_settings
+from bitbybit_assets.warehouse.connect import open_warehouse
 from bitbybit_assets.warehouse.dbt_assets import POOL, RETRY, build_dbt_assets, dbt_resource
 from bitbybit_assets.warehouse.export import (
     build_analytics_payload,
@@ -105,19 +104,6 @@ def load_targets(postgres: PostgresResource) -> list[str]:
     if warehouse_settings().load_postgres_when_local and postgres.is_configured():
         targets.append("postgres")
     return targets
-
-
-@contextmanager
-def open_warehouse(target: str, postgres: PostgresResource) -> Iterator[Warehouse]:
-    if target == "postgres":
-        with postgres.warehouse() as w:
-            yield w
-        return
-    w = connect_duckdb(str(duckdb_path()))
-    try:
-        yield w
-    finally:
-        w.close()
 
 
 def _job_name(context: dg.AssetExecutionContext) -> str | None:

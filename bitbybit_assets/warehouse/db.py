@@ -224,6 +224,11 @@ def as_warehouse(conn: Any) -> Warehouse:
     raise TypeError(f"unsupported connection type {type(conn)!r}")
 
 
+def is_duckdb_lock_error(exc: BaseException) -> bool:
+    """``exc`` is DuckDB refusing a file another process holds (one writer process at a time)."""
+    return type(exc).__name__ == "IOException" and "lock" in str(exc).lower()
+
+
 def connect_duckdb(path: str) -> DuckDBWarehouse:
     """Open (creating) the local DuckDB warehouse file."""
     import duckdb

@@ -104,7 +104,7 @@ def test_bad_forms_are_refused_with_the_reason(admin, db_feeds):
         ({"name": "ok", "url": "ftp://x.example/rss"}, "must be http(s)"),
         ({"name": "ok", "url": "https://x.example/rss", "trust": "7"}, "less than or equal to 1"),
         ({"name": "alpha", "url": "https://x.example/rss"}, "named &#39;alpha&#39; already exists"),
-        ({"name": "ok", "url": "https://alpha.example/rss"}, "&#39;alpha&#39; already has this url"),
+        ({"name": "ok", "url": "https://alpha.example/rss"}, "&#39;alpha&#39; already has the url https://alpha.example/rss"),
         ({"name": "ok", "url": "https://u:p@x.example/rss"}, "user name or password"),
     ]:
         resp = post(admin, "/feeds/new/test", **data)

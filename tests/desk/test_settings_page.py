@@ -142,7 +142,7 @@ def test_a_busy_local_database_is_retried_then_named(delivery_env, monkeypatch):
         calls.append(path)
         raise IOException("Could not set lock on file: Conflicting lock is held")
 
-    monkeypatch.setattr("bitbybit_assets.warehouse.db.connect_duckdb", locked)
+    monkeypatch.setattr("bitbybit_assets.settings_overrides.connect_duckdb", locked)
     with pytest.raises(SettingsError, match="held by another process"):
         stored_overrides(sleep=lambda s: None)
     assert len(calls) > 1

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from bitbybit_assets import feeds_store
-from bitbybit_assets.feeds_store import SEED_ACTOR, FeedExists, FeedNotFound, FeedStore
+from bitbybit_assets.feed_check import FeedRefused, check_url, feed_from_form, test_fetch
+from bitbybit_assets.feeds_store import SEED_ACTOR, FeedExists, FeedNotFound, FeedStore, check_unique
 from bitbybit_assets.settings import FeedConfig, FetchSettings, SettingsError, load_feeds
-from resources.feed_check import FeedRefused, check_unique, check_url, feed_from_form, test_fetch
 from tests.deliver.conftest import delivery_env, sink, store  # noqa: F401  (fixtures)
 from tests.support.http_server import Response
 
@@ -164,9 +164,9 @@ def test_url_rules_and_the_ssrf_guard():
 
 def test_duplicates_are_refused():
     existing = [FeedConfig(name="alpha", url="https://alpha.example/rss")]
-    with pytest.raises(FeedRefused, match="named 'alpha' already exists"):
+    with pytest.raises(FeedExists, match="named 'alpha' already exists"):
         check_unique(FeedConfig(name="alpha", url="https://other.example/"), existing)
-    with pytest.raises(FeedRefused, match="'alpha' already has this url"):
+    with pytest.raises(FeedExists, match="'alpha' already has the url https://alpha.example/rss"):
         check_unique(FeedConfig(name="other", url="https://alpha.example/rss"), existing)
     check_unique(FeedConfig(name="alpha", url="https://alpha.example/rss"), existing, editing="alpha")
 

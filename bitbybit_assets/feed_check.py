@@ -1,5 +1,5 @@
-"""Checking a feed before it is saved from the desk: the form, the URL (the fetcher's SSRF rules),
-duplicates, and a test fetch through the real fetch path showing the entries it would parse.
+"""Checking a feed before it is saved from the desk: the form, the URL (the fetcher's SSRF rules)
+and a test fetch through the real fetch path showing the entries it would parse.
 
 Every refusal is a :class:`FeedRefused` whose message says why; nothing here writes anything.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -96,16 +96,6 @@ def check_url(url: str, fetch: FetchSettings, resolver: Resolver | None = None) 
                 named = "" if str(ip) == host else f" ({host})"
                 raise FeedRefused(f"refused: {ip} is {why}{named}; feeds must be on public addresses "
                                   "(ingest.fetch.allow_private_addresses is off)")
-
-
-def check_unique(feed: FeedConfig, existing: Iterable[FeedConfig], *, editing: str | None = None) -> None:
-    for other in existing:
-        if other.name == editing:
-            continue
-        if other.name == feed.name:
-            raise FeedRefused(f"a feed named {feed.name!r} already exists")
-        if other.url == feed.url:
-            raise FeedRefused(f"feed {other.name!r} already has this url")
 
 
 @dataclass
