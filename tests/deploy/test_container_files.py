@@ -59,7 +59,10 @@ def test_dockerfile_is_multi_stage_non_root_and_parses_dbt_at_build_time():
     assert users and users[-1].split(":")[0] not in ("0", "root")
     assert any(DBT_PARSE in rest for op, rest in ins if op == "RUN")
     assert "ARG TORCH_VARIANT=cpu" in DOCKERFILE.read_text()
-    assert "https://download.pytorch.org/whl/${TORCH_VARIANT}" in DOCKERFILE.read_text()
+    # installs come from the lock only: every `uv sync` is frozen, no pip install of a package name
+    installs = [rest for op, rest in ins if op == "RUN" and ("uv sync" in rest or "pip install" in rest)]
+    assert installs and all("uv sync --frozen" in rest or "--require-hashes" in rest for rest in installs)
+    assert any(op == "COPY" and "uv.lock" in rest for op, rest in ins)
     env = " ".join(rest for op, rest in runtime if op == "ENV")
     assert "HF_HUB_OFFLINE=1" in env and "DAGSTER_HOME=/opt/dagster/home" in env
     assert any(op == "HEALTHCHECK" for op, _ in runtime)
@@ -73,7 +76,9 @@ def test_dockerignore_keeps_what_the_image_needs():
         p.strip() for p in (PROJECT_ROOT / ".dockerignore").read_text().splitlines()
         if p.strip() and not p.startswith("#")
     ]
-    needed = ["pyproject.toml", "README.md", "workspace.yaml", "dagster.yaml", "bitbybit_assets/settings.py",
+    needed = ["pyproject.toml", "uv.lock", "scripts/locked_requirement.py", "deploy/torch-cpu.sha256", "README.md", "workspace.yaml", "dagster.yaml", "bitbybit_base/settings.py",
+              # the replays read the labelled days (evaluation/), curation the packaged ranker
+              "evaluation/dataset.py", "evaluation/labels/labels.tsv", "bitbybit_assets/curate/models/ranker.json",
               "resources/lakehouse.py", "config/production.yaml", "dbt_project/dbt_project.yml",
               "deploy/aws/render.py", "deploy/docker/entrypoint.sh", "sample_data/feeds"]
     for path in needed:
