@@ -80,7 +80,7 @@ def test_production_yaml_renders_and_matches_the_instance_schema(tmp_path, ecs_e
     home = _write_home(tmp_path, config)
     validated, custom_class = dagster_instance_config(str(home))
     assert custom_class is None
-    assert validated["run_launcher"]["class"] == "EcsRunLauncher"
+    assert validated["run_launcher"]["class"] == "BatchGpuRunLauncher"  # an EcsRunLauncher + Batch
     assert validated["run_coordinator"]["class"] == "QueuedRunCoordinator"
     assert validated["storage"]["postgres"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
     assert validated["telemetry"]["enabled"] is False
