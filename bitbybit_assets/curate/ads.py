@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bitbybit_assets.curate.config import AdSettings
+from bitbybit_base.settings import AdSettings
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ RULES: tuple[Rule, ...] = (
         re.compile(r"^[A-Z][\w.&'-]*(?:\s[A-Z0-9][\w.&'-]*){0,3}\s+(?:\([^)]*\)\s+)?(?i:is\s+hiring)\b"),
     ),
     Rule("job post", 0.8, _rx(r"\bwe'?re hiring\b")),
+    # Job-board threads: "Ask HN: Who is hiring? (August 2026)", "Who wants to be hired?"
+    Rule("job board thread", 0.9, _rx(r"^(ask \w+:\s*)?who\s+(is|wants\s+to\s+be)\s+(hiring|hired)\?")),
     Rule("job post", 0.8, _rx(r"^(join our team|careers at|job opening|open roles?\b)")),
     # Sponsored / partner content, marked in the title or the categories.
     Rule("sponsored content", 0.95, _rx(r"^\W*(sponsored|sponsor|promoted|partner content|advertorial)\b")),

@@ -2,7 +2,9 @@
 clusters, the day's picks). Thin wiring: the work is in the pure modules of this package.
 
 Both run on the GPU task in production (tags read by the run launcher); on a CPU they use the
-OpenVINO bf16 path where the CPU supports it.
+OpenVINO bf16 path where the CPU supports it. With ``embeddings.multilingual_model`` set (default)
+``article_embeddings`` also holds a second row per text from the multilingual encoder (numpy, any
+CPU), which clustering uses to link stories across languages.
 """
 
 from datetime import timedelta
@@ -21,6 +23,7 @@ from bitbybit_assets.schemas import ARTICLE_EMBEDDINGS, SCORED_ARTICLES, conform
 from bitbybit_assets.settings_overrides import settings_with_overrides
 from resources.embeddings import EmbeddingModel
 from resources.lakehouse import Lakehouse
+from resources.multilingual import shared_multilingual_encoder
 
 GROUP = "curate"
 # These steps belong on the GPU task. Its size is set in one place, ``deployment:`` in
@@ -54,8 +57,9 @@ def _known_embeddings(lakehouse: Lakehouse, hashes: list[str], model: str, start
     op_tags=GPU_OP_TAGS,
     ins={"filtered_articles": dg.AssetIn()},
     description=(
-        "One sentence embedding per distinct article text and model (key: text_hash + model). "
-        "Texts already embedded on any earlier or the same day are copied, never re-encoded."
+        "One sentence embedding per distinct article text and model (key: text_hash + model): MiniLM "
+        "and the multilingual encoder. Texts already embedded on any earlier or the same day are "
+        "copied, never re-encoded."
     ),
 )
 def article_embeddings(
@@ -83,6 +87,12 @@ def article_embeddings(
     }
     if n_encoded:
         meta.update({f"encoder_{k}": v for k, v in encoder.info().items() if k != "model"})
+    ml_model = cfg.embeddings.multilingual_model
+    if ml_model:
+        known_ml = _known_embeddings(lakehouse, hashes, ml_model, start, days[-1])
+        ml_rows, n_ml = embedding_rows(texts, known_ml, shared_multilingual_encoder(ml_model).encode, ml_model)
+        rows = pl.concat([rows, ml_rows], how="vertical_relaxed")
+        meta.update({"multilingual_model": ml_model, "multilingual_encoded": n_ml})
     context.add_output_metadata(meta)
     return rows
 
@@ -115,14 +125,19 @@ def scored_articles(
     window_end = first - timedelta(days=1)
     history = pl.DataFrame()
     vectors = vector_map(article_embeddings, embeddings.model_id)
+    ml_model = cfg.embeddings.multilingual_model
+    ml_vectors = vector_map(article_embeddings, ml_model) if ml_model else {}
     if cfg.curation.cluster_window_days > 0:
         history = lakehouse.read_days(SCORED_TABLE, window_start, window_end, HISTORY_COLUMNS)
         if not history.is_empty():
             hashes = history["text_hash"].drop_nulls().unique().to_list()
             old = _known_embeddings(lakehouse, hashes, embeddings.model_id, window_start, window_end)
             vectors = {**vector_map(old), **vectors}
+            if ml_model:
+                old_ml = _known_embeddings(lakehouse, hashes, ml_model, window_start, window_end)
+                ml_vectors = {**vector_map(old_ml), **ml_vectors}
     protos = build_prototypes(cfg.topics, embeddings.encode)
-    scored = curate_days(filtered_articles, vectors, history, protos, cfg)
+    scored = curate_days(filtered_articles, vectors, history, protos, cfg, ml_vectors=ml_vectors)
     scored = conform(scored, SCORED_ARTICLES)
 
     table = picks(scored)
@@ -150,6 +165,11 @@ def scored_articles(
             ),
             "selected_per_day": selected_per_day(scored),
             "history_rows": history.height,
+            # the learned ranker in use (null: hand-weighted formula) and the days it left short
+            "ranker_version": (scored["ranker_version"].drop_nulls().first() if scored.height else None) or "none",
+            "quiet_days": sorted(
+                {str(d) for d in scored.filter(pl.col("quiet_day").fill_null(False))["partition_date"].to_list()}
+            ),
             **decision_counts(scored),
         }
     )

@@ -5,6 +5,12 @@ same story when their embeddings are very close, or close and their titles share
 they are the same article (same canonical URL / ``duplicate_of``). Merges go strongest-first and a
 merge must keep the average similarity between the two groups above ``cluster_linkage`` so loose
 chains (A~B, B~C, A!~C) do not snowball; two clusters of earlier days are never merged.
+With a second, multilingual embedding per row (``ClusterRows.emb_ml``) two rows are also the same
+story when that cosine is at least ``cluster_threshold_cross_language`` across languages (one title
+CJK, the other not: MiniLM cannot link them); such a merge needs the groups' mean multilingual cosine
+above ``cluster_linkage``. (Within one language it added false merges on the dev days: not used.)
+Similarities come from ``neighbours.Similarity``: the full matrix up to 5,000 rows, candidate pairs
+from embedding cells above (no N×N matrix on a very large day).
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bitbybit_assets.curate.config import CurationSettings
+from bitbybit_assets.curate.neighbours import Similarity
+from bitbybit_base.settings import CurationSettings
 
 _STOP_WORDS = """a an the and or of to in on for with by at from as is are was were be been it its this that these
     those into over after before about than then how why what who when where which new now your our
@@ -89,6 +96,7 @@ class ClusterRows:
     history_cluster: Sequence[str | None]  # cluster id for earlier rows, None for new rows
     same_article: Sequence[str | None]  # e.g. article_id: equal non-null values are the same article
     duplicate_of: Sequence[str | None]  # entry_key of the kept copy (url duplicates)
+    emb_ml: np.ndarray | None = None  # (n, dim_ml) multilingual vectors, L2-normalised (zeros: none)
 
 
 class TitleEvidence:
@@ -135,6 +143,10 @@ class TitleEvidence:
         need = cfg.cluster_min_evidence if same_day else cfg.cluster_min_evidence_cross_day
         return cosine + w >= need
 
+    def same_story_multilingual(self, i: int, j: int, cosine_ml: float) -> bool:
+        """The multilingual-embedding test, across languages only (one title CJK, the other not)."""
+        return self.cjk[i] != self.cjk[j] and cosine_ml >= self.cfg.cluster_threshold_cross_language
+
 
 def new_cluster_id(seed_key: str) -> str:
     return "c" + hashlib.sha256(seed_key.encode()).hexdigest()[:15]
@@ -146,7 +158,12 @@ def assign_clusters(rows: ClusterRows, cfg: CurationSettings) -> list[str]:
     if n == 0:
         return []
     is_new = np.array([c is None for c in rows.history_cluster])
-    sim = rows.emb @ rows.emb.T if rows.emb.shape[0] else np.zeros((n, n))
+    emb = rows.emb if rows.emb.shape[0] else np.zeros((n, 1), dtype=np.float32)
+    # the full matrix on ordinary days; candidate pairs from embedding cells on very large ones
+    sim = Similarity(emb, np.flatnonzero(is_new), cfg.cluster_threshold)
+    sim_ml = None
+    if rows.emb_ml is not None and rows.emb_ml.shape[0] == n:
+        sim_ml = Similarity(rows.emb_ml, np.flatnonzero(is_new), cfg.cluster_threshold_cross_language)
     tokens = [title_tokens(t) for t in rows.titles]
 
     parent = list(range(n))
@@ -159,17 +176,16 @@ def assign_clusters(rows: ClusterRows, cfg: CurationSettings) -> list[str]:
             i = parent[i]
         return i
 
-    def union(a: int, b: int, forced: bool) -> None:
+    def union(a: int, b: int, forced: bool, multilingual: bool = False) -> None:
         ra, rb = find(a), find(b)
         if ra == rb:
             return
         ha, hb = hist_of[ra], hist_of[rb]
         if ha is not None and hb is not None and ha != hb:
             return
-        if not forced:
-            block = sim[np.ix_(members[ra], members[rb])]
-            if float(block.mean()) < cfg.cluster_linkage:
-                return
+        link = sim_ml if multilingual and sim_ml is not None else sim
+        if not forced and link.linkage(members[ra], members[rb]) < cfg.cluster_linkage:
+            return
         if len(members[ra]) < len(members[rb]):
             ra, rb = rb, ra
         parent[rb] = ra
@@ -206,21 +222,27 @@ def assign_clusters(rows: ClusterRows, cfg: CurationSettings) -> list[str]:
         for t in toks:
             if evidence.df[t] <= cfg.cluster_rare_df:
                 by_rare.setdefault(t, []).append(j)
-    edges: list[tuple[float, int, int]] = []
+    edges: list[tuple[float, int, int, bool]] = []
     for i in np.flatnonzero(is_new):
         i = int(i)
-        cand = set(np.flatnonzero(sim[i] >= cfg.cluster_threshold).tolist())
+        cand = set(sim.near(i).tolist())
+        if sim_ml is not None:
+            cand.update(sim_ml.near(i).tolist())
         for t in tokens[i]:
             cand.update(by_rare.get(t, ()))
         for j in cand:
             if j == i or (is_new[j] and j < i):
                 continue
-            s = float(sim[i, j])
+            s = sim.cosine(i, j)
             if evidence.same_story(i, j, s, same_day=bool(is_new[j])):
-                edges.append((s, i, j))
+                edges.append((s, i, j, False))
+            elif sim_ml is not None:
+                s_ml = sim_ml.cosine(i, j)
+                if evidence.same_story_multilingual(i, j, s_ml):
+                    edges.append((s_ml, i, j, True))
     edges.sort(key=lambda e: -e[0])
-    for _, i, j in edges:
-        union(i, j, forced=False)
+    for _, i, j, multilingual in edges:
+        union(i, j, forced=False, multilingual=multilingual)
 
     ids: list[str] = []
     root_id: dict[int, str] = {}

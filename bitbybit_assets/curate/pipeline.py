@@ -7,6 +7,7 @@ Days are processed in order; each day sees the earlier days of the run plus the 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from datetime import date, timedelta
 
@@ -14,14 +15,16 @@ import numpy as np
 import polars as pl
 
 from bitbybit_assets.curate import ads as ads_mod
-from bitbybit_assets.curate.clustering import ClusterRows, assign_clusters
+from bitbybit_assets.curate.clustering import ClusterRows, assign_clusters, cjk_share
 from bitbybit_assets.curate.config import CurateConfig
+from bitbybit_assets.curate.ranker import Ranker, feature_matrix, load_ranker
 from bitbybit_assets.curate.scoring import (
     KeywordScorer,
     Prototypes,
     content_types,
     coverage_score,
     final_score,
+    offtopic_similarity,
     quality_score,
     relevance_scores,
     topic_labels,
@@ -45,6 +48,7 @@ HISTORY_COLUMNS = [
     "selected",
     "passed_filter",
     "feed_trust",
+    "language",
 ]
 
 
@@ -66,13 +70,23 @@ def curate_days(
     history: pl.DataFrame | None,
     protos: Prototypes,
     config: CurateConfig,
+    ranker: Ranker | None | str = "config",
+    ml_vectors: Mapping[str, np.ndarray] | None = None,
 ) -> pl.DataFrame:
     """scored_articles for every day in ``filtered``.
 
+    ``ml_vectors`` (optional) maps text_hash -> multilingual embedding (``embeddings.multilingual_model``):
+    clustering then also links stories across languages (rows without one are clustered without it).
+
     ``vectors`` maps text_hash -> embedding for every row of ``filtered`` and of ``history``
-    (history rows without a vector are left out of clustering, with a warning).
+    (history rows without a vector are left out of clustering, with a warning). With a ``ranker`` (by
+    default the one ``curation.ranker`` names: the packaged artefact, see ``curate.ranker``)
+    ``final_score`` is its model score and its pick floor replaces ``min_relevance``/``min_quality``;
+    with ``None`` the hand-weighted formula is used.
     """
     cfg = config.curation
+    if isinstance(ranker, str):  # "config": the ranker curation.ranker names (default: the artefact)
+        ranker = load_ranker(cfg.ranker)
     if filtered.is_empty():
         return conform(pl.DataFrame(), SCORED_ARTICLES).clear()
     rows = with_text(filtered, config.embeddings.max_chars)
@@ -87,7 +101,7 @@ def curate_days(
         if missing.height:
             log.warning("%d history rows have no stored embedding; left out of clustering", missing.height)
             window = window.filter(pl.col("text_hash").is_in(list(vectors.keys())))
-        scored = score_day(day, day_rows, window, vectors, dim, protos, config)
+        scored = score_day(day, day_rows, window, vectors, dim, protos, config, ranker, ml_vectors)
         out.append(scored)
         hist = pl.concat([hist, _history_frame(scored)], how="vertical_relaxed")
     return pl.concat(out, how="vertical_relaxed")
@@ -108,6 +122,8 @@ def score_day(
     dim: int,
     protos: Prototypes,
     config: CurateConfig,
+    ranker: Ranker | None = None,
+    ml_vectors: Mapping[str, np.ndarray] | None = None,
 ) -> pl.DataFrame:
     """Score, cluster and select one day (``day_rows`` already carry ``text_hash``)."""
     cfg = config.curation
@@ -131,6 +147,7 @@ def score_day(
         history_cluster=window["cluster_id"].to_list() + [None] * n,
         same_article=window["article_id"].to_list() + day_rows["article_id"].to_list(),
         duplicate_of=[None] * window.height + day_rows["duplicate_of"].to_list(),
+        emb_ml=_ml_matrix(window["text_hash"].to_list() + day_rows["text_hash"].to_list(), ml_vectors),
     )
     cluster_all = assign_clusters(crow, cfg)
     cluster = cluster_all[window.height :]
@@ -141,20 +158,18 @@ def score_day(
     for i in range(n):
         hits = ads_mod.rule_signals(titles[i], cats[i], texts[i], cfg.ads)
         proto = protos.ad_sentences[int(mproto[i])] if protos.ad_sentences else ""
-        ad_dec.append(ads_mod.combine(hits, float(mscore[i]), f"model: close to '{proto}'", cfg.ad_cutoff()))
+        ad_dec.append(
+            ads_mod.combine(hits, float(mscore[i]), f"model: close to '{proto}'", cfg.ads.threshold)
+        )
 
     # --- relevance, quality, type, topics
     rel, sims = relevance_scores(emb, protos, cfg)
     kw = KeywordScorer(config.topics)
     prior = config.topics.category_prior
     fcat = day_rows["feed_category"].to_list() if "feed_category" in day_rows.columns else [None] * n
+    kw_points = [kw.points(titles[i], texts[i]) for i in range(n)]
     rel = np.array(
-        [
-            min(
-                10.0, max(0.0, float(rel[i]) + kw.points(titles[i], texts[i]) + prior.get(fcat[i] or "", 0.0))
-            )
-            for i in range(n)
-        ]
+        [min(10.0, max(0.0, float(rel[i]) + kw_points[i] + prior.get(fcat[i] or "", 0.0))) for i in range(n)]
     )
     topics = topic_labels(sims, protos.topic_names, cfg)
     qual = [quality_score(titles[i], words[i], trust[i], cfg) for i in range(n)]
@@ -163,6 +178,8 @@ def score_day(
     # --- cluster facts over the window
     w_dates = window["partition_date"].to_list()
     w_sent = window["selected"].fill_null(False).to_list()
+    w_lang = window["language"].to_list() if "language" in window.columns else [None] * window.height
+    langs = day_rows["language"].to_list() if "language" in day_rows.columns else [None] * n
     members: dict[str, list[dict]] = {}
     for j in range(window.height):
         members.setdefault(cluster_all[j], []).append(
@@ -173,6 +190,7 @@ def score_day(
                 "url": window["url"][j],
                 "key": window["entry_key"][j],
                 "sent": bool(w_sent[j]),
+                "lang": _language(w_lang[j], window["title"][j]),
             }
         )
     urls = day_rows["url"].to_list()
@@ -185,6 +203,7 @@ def score_day(
                 "url": urls[i],
                 "key": keys[i],
                 "sent": False,
+                "lang": _language(langs[i], titles[i]),
             }
         )
 
@@ -215,17 +234,53 @@ def score_day(
     for i in order:
         canon.setdefault(cluster[i], i)
 
-    size, sent_on, first_day, n_feeds = {}, {}, {}, {}
+    size, sent_on, first_day, n_feeds, n_langs = {}, {}, {}, {}, {}
     for cid, mem in members.items():
         size[cid] = len(mem)
         sent = sorted(m["day"] for m in mem if m["sent"])
         sent_on[cid] = sent[0].isoformat() if sent else None
         first_day[cid] = min(m["day"] for m in mem)
         n_feeds[cid] = len({m["feed_name"] for m in mem})
+        n_langs[cid] = len({m["lang"] for m in mem})
+
+    # --- the ranker's features (columns of scored_articles, so picks are explainable from them)
+    off = offtopic_similarity(emb, protos)
+    feats: dict[str, list] = {
+        "f_topic_similarity": [float(v) for v in (sims.max(axis=1) if sims.shape[1] else np.zeros(n))],
+        "f_offtopic_similarity": [float(v) for v in off],
+        "f_keyword_points": kw_points,
+        "f_source_trust": [0.5 if t is None or math.isnan(t) else float(t) for t in trust],
+        "f_coverage_feeds": [float(n_feeds[c] - 1) for c in cluster],
+        "f_coverage_languages": [float(n_langs[c] - 1) for c in cluster],
+        "f_story_age_days": [float((day - first_day[c]).days) for c in cluster],
+        "f_text_words": [math.log1p(w or 0) for w in words],
+        "f_title_only": [1.0 if not (w or 0) else 0.0 for w in words],
+        "f_title_words": [float(len((t or "").split())) for t in titles],
+        "f_cjk_share": [cjk_share(t) for t in titles],
+        "f_ad_score": [d.ad_score for d in ad_dec],
+    }
+    feats = {k: [round(float(v), 4) for v in vals] for k, vals in feats.items()}
+    model_score: list[float | None] = [None] * n
+    explain: list[str | None] = [None] * n
+    if ranker is not None:
+        x = feature_matrix({**feats, "feed_category": fcat, "content_type": ctype}, ranker.features)
+        model_score = [round(float(v), 4) for v in ranker.score(x)]
+        explain = [ranker.explain(x[i]) for i in range(n)]
+
+    story_model: dict[str, float] = {}
+    if ranker is not None:
+        for i in range(n):
+            if passed[i] and not ad_dec[i].is_advertisement:
+                story_model[cluster[i]] = max(story_model.get(cluster[i], 0.0), float(model_score[i]))
 
     final = []
     for i in range(n):
         cid = cluster[i]
+        if ranker is not None:
+            # the story's score is the best of its eligible rows today (relevance follows the story)
+            m = max(float(model_score[i]), story_model.get(cid, 0.0))
+            final.append(10.0 * m * (1.0 - min(max(ad_dec[i].ad_score, 0.0), 1.0)))
+            continue
         stale = (day - first_day[cid]).days
         r = max(float(rel[i]), story_rel.get(cid, 0.0))
         final.append(
@@ -256,6 +311,8 @@ def score_day(
                 if (day - first_day[cluster[i]]).days > cfg.max_story_age_days
                 else None
             ),
+            content_type=ctype[i],
+            below_floor=None if ranker is None else final[i] < 10.0 * ranker.pick_floor,
         )
         for i in range(n)
     ]
@@ -296,4 +353,31 @@ def score_day(
         pl.Series("selected", sel.selected, dtype=pl.Boolean),
         pl.Series("selection_reason", sel.reason, dtype=pl.String),
     )
+    out = out.with_columns(
+        *[pl.Series(k, v, dtype=pl.Float64) for k, v in feats.items()],
+        pl.Series("model_score", model_score, dtype=pl.Float64),
+        pl.Series("score_explanation", explain, dtype=pl.String),
+        pl.lit(ranker.version if ranker is not None else None, dtype=pl.String).alias("ranker_version"),
+        pl.lit(sum(sel.selected) < cfg.top_n, dtype=pl.Boolean).alias("quiet_day"),
+    )
     return conform(out, SCORED_ARTICLES)
+
+
+def _ml_matrix(hashes: list[str], ml_vectors: Mapping[str, np.ndarray] | None) -> np.ndarray | None:
+    """Multilingual vectors of ``hashes`` (zeros where missing: such a row links by MiniLM only)."""
+    if not ml_vectors or not hashes:
+        return None
+    dim = _dim(ml_vectors)
+    out = np.zeros((len(hashes), dim), dtype=np.float32)
+    for k, h in enumerate(hashes):
+        v = ml_vectors.get(h)
+        if v is not None:
+            out[k] = v
+    return out
+
+
+def _language(code: str | None, title: str | None) -> str:
+    """The row's language for coverage counting: the detected code, else CJK titles count as zh."""
+    if code:
+        return code
+    return "zh" if cjk_share(title) > 0.3 else "en"

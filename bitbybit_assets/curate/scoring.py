@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bitbybit_assets.curate.config import CurationSettings, TopicSettings
+from bitbybit_base.settings import CurationSettings, TopicSettings
 
 CONTENT_TYPES = ("news", "research", "tutorial", "opinion", "release", "funding", "other")
 
@@ -79,6 +79,13 @@ def topic_similarities(emb: np.ndarray, protos: Prototypes) -> np.ndarray:
     return np.stack([_top_mean(emb @ v.T) for v in protos.topic_vectors], axis=1)
 
 
+def offtopic_similarity(emb: np.ndarray, protos: Prototypes) -> np.ndarray:
+    """(n,) cosine of each article to the off-topic prototypes (mean of the 2 best)."""
+    if not protos.offtopic.size:
+        return np.zeros(emb.shape[0])
+    return _top_mean(emb @ protos.offtopic.T)
+
+
 def relevance_scores(
     emb: np.ndarray, protos: Prototypes, cfg: CurationSettings
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +95,7 @@ def relevance_scores(
     if sims.shape[1] == 0:
         return np.zeros(n), sims
     topical = (sims * protos.topic_weights[None, :]).max(axis=1)
-    off = _top_mean(emb @ protos.offtopic.T) if protos.offtopic.size else np.zeros(n)
+    off = offtopic_similarity(emb, protos)
     raw = topical - cfg.offtopic_penalty * np.maximum(0.0, off - topical)
     span = max(cfg.relevance_ceiling - cfg.relevance_floor, 1e-6)
     return np.clip((raw - cfg.relevance_floor) / span, 0.0, 1.0) * 10.0, sims

@@ -1,17 +1,22 @@
-"""Pick the day's top N: eligibility rules, then MMR over embeddings with a per-feed cap.
+"""Pick the day's top N: eligibility rules, then MMR over embeddings with editorial caps.
 
-Every row gets a ``selection_reason``; eligible rows get a ``rank`` in MMR order (rows dropped by the
+Caps: at most ``max_source_share`` of ``top_n`` (and ``per_feed_cap``) per source and at most
+``max_content_type_share`` per content type. With a learned ranker a row below its pick floor is
+never picked, so a quiet day has fewer than ``top_n`` picks instead of weak filler. Every row gets a ``selection_reason``; eligible rows get a ``rank`` in MMR order (rows dropped by the
 per-feed cap get none), and the first ``top_n`` ranks are selected.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from bitbybit_assets.curate.config import CurationSettings
+from bitbybit_base.settings import CurationSettings
+
+MMR_EXACT_MAX = 1000  # eligible rows up to which every rank is exact MMR (real days: under 100)
 
 
 @dataclass
@@ -34,6 +39,8 @@ class Candidate:
     cluster_id: str = ""  # story cluster (one pick per cluster)
     preference: int = 0  # order in which rows of one cluster stand in for a capped canonical
     first_seen_on: str | None = None  # ISO date the story first appeared, when older than allowed
+    content_type: str = ""  # what the content-type cap counts
+    below_floor: bool | None = None  # ranker: model_score under its pick floor (None: no ranker)
 
 
 @dataclass
@@ -54,11 +61,19 @@ def ineligibility(c: Candidate, cfg: CurationSettings) -> str | None:
         return f"not selected: already sent on {c.previously_sent_on}"
     if c.first_seen_on:
         return f"not selected: old story (first seen on {c.first_seen_on})"
+    if c.below_floor is not None:
+        return "not selected: below the ranker's quality floor" if c.below_floor else None
     if c.relevance_score < cfg.min_relevance:
         return "not selected: below min_relevance"
     if c.quality_score < cfg.min_quality:
         return "not selected: below min_quality"
     return None
+
+
+def caps(cfg: CurationSettings) -> tuple[int, int]:
+    """(picks per source, picks per content type) allowed on one day."""
+    source = min(cfg.per_feed_cap, max(1, int(cfg.max_source_share * cfg.top_n + 1e-9)))
+    return source, max(1, int(cfg.max_content_type_share * cfg.top_n + 1e-9))
 
 
 def select(candidates: Sequence[Candidate], emb: np.ndarray, cfg: CurationSettings) -> Selection:
@@ -98,35 +113,73 @@ def select(candidates: Sequence[Candidate], emb: np.ndarray, cfg: CurationSettin
     taken: dict[str, int] = {}
     max_sim = np.full(len(eligible), 0.0)
     per_feed: dict[str, int] = {}
+    per_type: dict[str, int] = {}
+    feed_cap, type_cap = caps(cfg)
     next_rank = 1
     lam = cfg.mmr_lambda
-    while remaining:
-        mmr = lam * scores[remaining] - (1.0 - lam) * max_sim[remaining]
-        pos = int(np.argmax(mmr))
-        local = remaining.pop(pos)
-        i = eligible[local]
-        feed = candidates[i].cap_key or candidates[i].feed_name
-        if next_rank <= cfg.top_n and per_feed.get(feed, 0) >= cfg.per_feed_cap:
-            reason[i] = f"not selected: per-feed cap ({cfg.per_feed_cap} from {feed})"
-            spare = reserve.get(candidates[i].cluster_id)
-            if spare:
-                remaining.append(spare.pop(0))
-            continue
-        cid = candidates[i].cluster_id
-        taken[cid] = i
-        if not candidates[i].is_canonical:
-            representative[cid] = i
-        rank[i] = next_rank
-        if next_rank <= cfg.top_n:
-            selected[i] = True
-            reason[i] = f"selected: rank {next_rank}"
-            per_feed[feed] = per_feed.get(feed, 0) + 1
-        else:
-            reason[i] = f"not selected: rank {next_rank} is below top_n ({cfg.top_n})"
-        next_rank += 1
-        if remaining:
-            sims = vecs[remaining] @ vecs[local]
-            max_sim[remaining] = np.maximum(max_sim[remaining], np.maximum(sims, 0.0))
+    # MMR values change only when a row is ranked: each "epoch" orders the remaining rows once and
+    # walks down that order past capped rows until one is ranked (ties: the earlier-queued row, as
+    # argmax over the queue would). Rows past top_n on a day with over MMR_EXACT_MAX eligible rows
+    # keep the order of their MMR against the rows ranked up to top_n: O(top_n * N), not O(N^2).
+    exact_tail = len(eligible) <= MMR_EXACT_MAX
+    queued = np.full(len(eligible), -1)  # queue position (-1: not queued, or already taken out)
+    queued[remaining] = np.arange(len(remaining))
+    next_pos = len(remaining)
+    while (queued >= 0).any():
+        alive = np.flatnonzero(queued >= 0)
+        alive = alive[np.argsort(queued[alive], kind="stable")]
+        mmr = lam * scores[alive] - (1.0 - lam) * max_sim[alive]
+        order = alive[np.argsort(-mmr, kind="stable")]
+        value = dict(zip(alive.tolist(), mmr.tolist(), strict=True))
+        spares: list[tuple[float, int, int]] = []  # (-mmr, queue position, row) queued in this epoch
+        p = 0
+        while p < len(order) or spares:
+            if p < len(order) and queued[order[p]] < 0:
+                p += 1
+                continue
+            if spares and (p >= len(order) or spares[0][:2] < (-value[int(order[p])], int(queued[order[p]]))):
+                local = heapq.heappop(spares)[2]
+            else:
+                local = int(order[p])
+                p += 1
+            queued[local] = -1
+            i = eligible[local]
+            feed = candidates[i].cap_key or candidates[i].feed_name
+            kind = candidates[i].content_type
+            if next_rank <= cfg.top_n and per_feed.get(feed, 0) >= feed_cap:
+                reason[i] = f"not selected: per-feed cap ({feed_cap} from {feed})"
+                spare = reserve.get(candidates[i].cluster_id)
+                if spare:
+                    k = spare.pop(0)
+                    queued[k] = next_pos
+                    value[k] = lam * scores[k] - (1.0 - lam) * max_sim[k]
+                    heapq.heappush(spares, (-value[k], next_pos, k))
+                    next_pos += 1
+                continue
+            if next_rank <= cfg.top_n and kind and per_type.get(kind, 0) >= type_cap:
+                reason[i] = f"not selected: content-type cap ({type_cap} of type {kind})"
+                continue
+            cid = candidates[i].cluster_id
+            taken[cid] = i
+            if not candidates[i].is_canonical:
+                representative[cid] = i
+            rank[i] = next_rank
+            if next_rank <= cfg.top_n:
+                selected[i] = True
+                reason[i] = f"selected: rank {next_rank}"
+                per_feed[feed] = per_feed.get(feed, 0) + 1
+                if kind:
+                    per_type[kind] = per_type.get(kind, 0) + 1
+            else:
+                reason[i] = f"not selected: rank {next_rank} is below top_n ({cfg.top_n})"
+            next_rank += 1
+            if exact_tail or next_rank - 1 <= cfg.top_n:
+                rest = np.flatnonzero(queued >= 0)
+                if rest.size:
+                    rest = rest[np.argsort(queued[rest], kind="stable")]  # queue order, as before
+                    sims = vecs[rest] @ vecs[local]
+                    max_sim[rest] = np.maximum(max_sim[rest], np.maximum(sims, 0.0))
+                break  # MMR values changed: a new epoch
     for i, c in enumerate(candidates):
         if not reason[i]:
             rep = representative.get(c.cluster_id)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from bitbybit_assets.curate.ads import combine, model_scores, rule_signals
-from bitbybit_assets.curate.config import AdSettings, curate_config
+from bitbybit_assets.curate.config import curate_config
+from bitbybit_base.settings import AdSettings
 
 SETTINGS = AdSettings(house_ad_categories=["Acme Summit"])
 
@@ -32,6 +33,8 @@ def is_ad(title: str, categories: list[str] | None = None, lead: str = "") -> bo
         "Globex named a Leader in the 2026 Magic Quadrant for API Management",
         "Initech recognized as a Visionary in the 2026 analyst report",
         "Join our live webinar on zero-trust networking",
+        "Ask HN: Who is hiring? (March 2027)",
+        "Ask HN: Who wants to be hired? (March 2027)",
     ],
 )
 def test_promotions_are_ads(title):
@@ -50,6 +53,7 @@ def test_promotions_are_ads(title):
         "State-sponsored hackers breached a telecom network, report says",
         "Initech cuts prices of its GPU cloud by 30 percent",
         "Why the conference season is changing for AI startups",
+        "Ask HN: Who is hiring fewer juniors because of AI?",
     ],
 )
 def test_editorial_is_not_an_ad(title):

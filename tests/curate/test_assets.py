@@ -69,7 +69,11 @@ def test_embeddings_are_cached_across_runs(lakehouse, encoder):
     assert meta(again, "article_embeddings")["encoded"] == 0
     assert encoder.texts_encoded == calls  # the encoder saw nothing new
     stored = lakehouse.read_days("article_embeddings", date(2026, 8, 5), date(2026, 8, 5))
-    assert stored.height == m1["texts"]
+    # one row per text and model: MiniLM and the multilingual encoder (cached the same way)
+    assert sorted(stored["model"].unique().to_list()) == ["all-MiniLM-L6-v2", m1["multilingual_model"]]
+    assert stored.filter(pl.col("model") == "all-MiniLM-L6-v2").height == m1["texts"]
+    assert m1["multilingual_encoded"] == m1["texts"]
+    assert meta(again, "article_embeddings")["multilingual_encoded"] == 0
     assert set(ARTICLE_EMBEDDINGS) <= set(stored.columns)
     # day 2: only its two new texts are encoded
     day2 = run(lakehouse, [article_embeddings], "2026-08-06")

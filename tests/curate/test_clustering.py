@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bitbybit_assets.curate.clustering import ClusterRows, assign_clusters, title_tokens
-from bitbybit_assets.curate.config import CurationSettings
+from bitbybit_base.settings import CurationSettings
 
 CFG = CurationSettings()
 

@@ -1,11 +1,25 @@
-"""The real embedding model (offline, packaged) and the fast CPU path's equivalence to fp32."""
+"""The real embedding model (offline, packaged), the backend chosen per CPU class, and the fast CPU
+paths' equivalence to plain fp32."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
 
-from resources.embeddings import EmbeddingModel, Encoder, cpu_has_bf16, openvino_available, resolve_model_path
+from resources.embeddings import (
+    CPU_CLASS_ENV,
+    EmbeddingModel,
+    Encoder,
+    choose_backend,
+    classify_cpu,
+    cpu_class,
+    cpu_has_bf16,
+    openvino_available,
+    physical_cores,
+    resolve_model_path,
+)
 
 TEXTS = [
     "OpenAI releases a new reasoning model for developers",
@@ -41,16 +55,80 @@ def test_counters(encoder):
     assert (encoder.calls, encoder.texts_encoded) == (calls + 1, n + 2)
 
 
+BASE = {"fpu", "sse4_2", "avx", "fma", "avx2"}
+AVX512 = BASE | {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni"}
+# flags of real machines: AMX Xeon, this AMD EPYC (avx512_bf16, no AMX), Skylake-SP, AVX2-only EPYC, old
+FLAGS = {
+    "amx": AVX512 | {"avx512_bf16", "amx_bf16", "amx_tile", "amx_int8"},
+    "avx512_bf16": AVX512 | {"avx512_bf16"},
+    "avx512": AVX512,
+    "avx2": BASE,
+    "generic": {"fpu", "sse4_2", "avx"},
+}
+
+
+@pytest.mark.parametrize(
+    ("cls", "expected"),
+    [
+        ("amx", ("openvino", "bf16")),
+        ("avx512_bf16", ("openvino", "bf16")),
+        ("avx512", ("openvino", "fp32")),
+        ("avx2", ("openvino", "fp32")),
+        ("generic", ("torch", "fp32")),
+    ],
+)
+def test_backend_per_cpu_class(cls, expected, monkeypatch):
+    monkeypatch.delenv(CPU_CLASS_ENV, raising=False)
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    assert classify_cpu(FLAGS[cls]) == cls
+    assert cpu_class("auto", FLAGS[cls]) == cls
+    assert choose_backend(cls, openvino=True) == expected
+    assert choose_backend(cls, openvino=False) == ("torch", "fp32")
+    assert choose_backend(cls, openvino=True, backend="torch") == ("torch", "fp32")
+    assert choose_backend(cls, openvino=True, backend="openvino")[0] == "openvino"
+
+
+def test_cpu_class_override_and_isa_cap(monkeypatch):
+    monkeypatch.delenv(CPU_CLASS_ENV, raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # oneDNN limited to AVX2: plan for an AVX2 machine
+    assert cpu_class("auto", FLAGS["amx"]) == "avx2"
+    assert cpu_class("auto", FLAGS["generic"]) == "generic"  # a cap never raises the class
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_VNNI")
+    assert cpu_class("auto", FLAGS["avx512_bf16"]) == "avx512"
+    monkeypatch.setenv(CPU_CLASS_ENV, "avx2")
+    assert cpu_class("auto", FLAGS["amx"]) == "avx2"
+    assert cpu_class("avx512", FLAGS["amx"]) == "avx512"  # an explicit argument wins over the env
+    monkeypatch.setenv(CPU_CLASS_ENV, "sse9")
+    with pytest.raises(ValueError, match="cpu class"):
+        cpu_class()
+    with pytest.raises(ValueError, match="cpu class"):
+        Encoder(cpu_class="sse9")
+    assert 1 <= physical_cores() <= (os.cpu_count() or 1)
+
+
 def test_auto_device_is_cpu_without_cuda(monkeypatch):
     import resources.embeddings as emb
 
     monkeypatch.setattr(emb, "cuda_available", lambda: False)
     backend, device, precision = Encoder(backend="auto")._choose()
     assert device == "cpu"
-    if openvino_available() and cpu_has_bf16():
-        assert (backend, precision) == ("openvino", "bf16")
-    else:
-        assert (backend, precision) == ("torch", "fp32")
+    assert (backend, precision) == choose_backend(cpu_class(), openvino=openvino_available())
+
+
+@pytest.mark.skipif(not openvino_available(), reason="OpenVINO not installed")
+def test_openvino_fp32_equivalent_to_torch_fp32(encoder):
+    """The AVX2 / AVX-512-without-bf16 path (forced here by the class) against plain torch fp32."""
+    fast = Encoder(device="cpu", backend="auto", batch_size=4, cpu_class="avx2")
+    info = fast.info()
+    assert (info["backend"], info["precision"], info["cpu_class"]) == ("openvino", "fp32", "avx2")
+    assert int(info["threads"]) == physical_cores()
+    a = encoder.encode(TEXTS)
+    b = fast.encode(TEXTS)
+    assert b.shape == a.shape and b.dtype == np.float32
+    cos = (a * b).sum(axis=1)
+    assert cos.min() >= 0.9999, cos
+    # dynamic padding: a text's vector does not depend on the batch it was padded in
+    np.testing.assert_allclose(fast.encode(TEXTS[:1])[0], fast.encode([TEXTS[0], TEXTS[-1]])[0], atol=1e-5)
 
 
 @pytest.mark.skipif(not (openvino_available() and cpu_has_bf16()), reason="CPU without bf16 or no OpenVINO")

@@ -10,6 +10,7 @@ import pytest
 from bitbybit_assets.curate.config import curate_config
 from bitbybit_assets.curate.embedding_cache import embedding_rows, vector_map
 from bitbybit_assets.curate.pipeline import curate_days
+from bitbybit_assets.curate.ranker import CATEGORICAL_COLUMNS, FEATURE_COLUMNS, feature_matrix, load_ranker
 from bitbybit_assets.curate.scoring import CONTENT_TYPES, build_prototypes
 from bitbybit_assets.curate.text import with_text
 from bitbybit_assets.schemas import SCORED_ARTICLES
@@ -123,7 +124,8 @@ def test_day_one_decisions(scored):
 
     bank = row(scored, "How bonuses")
     assert not bank["selected"] and bank["tech_relevance_score"] < 4
-    assert bank["selection_reason"] == "not selected: below min_relevance"
+    assert bank["selection_reason"] == "not selected: below the ranker's quality floor"
+    assert bank["model_score"] < load_ranker("default").pick_floor
 
     zh = row(scored, "北京")
     assert zh["selection_reason"] == "not selected: filtered (language)" and not zh["selected"]
@@ -164,3 +166,37 @@ def test_history_from_an_earlier_run_gives_the_same_result(encoder, scored):
         .sort("entry_key")
         .equals(expected.select("entry_key", "cluster_id", "selected", "selection_reason").sort("entry_key"))
     )
+
+
+def test_picks_are_explained_by_the_feature_columns_alone(scored):
+    """model_score and final_score are reproduced from scored_articles columns and the artefact."""
+    model = load_ranker("default")
+    x = feature_matrix(
+        {c: scored[c].to_list() for c in (*FEATURE_COLUMNS, *CATEGORICAL_COLUMNS)}, model.features
+    )
+    assert [round(float(v), 4) for v in model.score(x)] == scored["model_score"].to_list()
+    assert set(scored["ranker_version"].to_list()) == {model.version}
+    for r in scored.filter(pl.col("passed_filter") & ~pl.col("is_advertisement")).iter_rows(named=True):
+        same_story = scored.filter(
+            (pl.col("cluster_id") == r["cluster_id"])
+            & (pl.col("partition_date") == r["partition_date"])
+            & pl.col("passed_filter")
+            & ~pl.col("is_advertisement")
+        )
+        best = max(same_story["model_score"].to_list())
+        assert r["final_score"] == round(10 * best * (1 - r["ad_score"]), 4)
+        assert r["score_explanation"]
+    tc = row(scored, "Zorblax launches", "techcrunch")
+    assert tc["f_coverage_feeds"] == 2.0 and tc["f_story_age_days"] == 0.0
+    assert row(scored, "Quillon 3 from Zorblax")["f_story_age_days"] == 1.0
+
+
+def test_hand_weighted_formula_without_a_ranker(encoder):
+    cfg = curate_config()
+    filtered = crafted()
+    rows, _ = embedding_rows(with_text(filtered), None, encoder.encode, "all-MiniLM-L6-v2")
+    protos = build_prototypes(cfg.topics, encoder.encode)
+    out = curate_days(filtered, vector_map(rows), None, protos, cfg, ranker=None)
+    bank = row(out, "How bonuses")
+    assert bank["selection_reason"] == "not selected: below min_relevance"
+    assert out["model_score"].null_count() == out.height and out["ranker_version"].null_count() == out.height

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bitbybit_assets.curate.config import CurationSettings
 from bitbybit_assets.curate.selection import Candidate, select
+from bitbybit_base.settings import CurationSettings
 
 
 def cand(i: int, **kw) -> Candidate:
@@ -103,3 +103,24 @@ def test_mmr_prefers_diversity():
     cands = [cand(0, final_score=9.0), cand(1, final_score=8.9), cand(2, final_score=8.0)]
     sel = select(cands, emb, cfg)
     assert sel.selected == [True, False, True]
+
+
+def test_source_share_and_content_type_share_caps():
+    cfg = CurationSettings(top_n=10, per_feed_cap=10, max_source_share=0.2, max_content_type_share=0.3)
+    cands = [
+        cand(i, feed_name="tc" if i < 4 else f"f{i}", content_type="funding" if i >= 4 else "news")
+        for i in range(10)
+    ]
+    sel = select(cands, orthogonal(10), cfg)
+    # 2 of 10 per source (tc), 3 of 10 per content type (funding)
+    assert [i for i in range(10) if sel.selected[i]] == [0, 1, 4, 5, 6]
+    assert sel.reason[2] == "not selected: per-feed cap (2 from tc)"
+    assert sel.reason[7] == "not selected: content-type cap (3 of type funding)"
+
+
+def test_rows_below_the_ranker_floor_are_never_picked_so_a_quiet_day_stays_short():
+    cfg = CurationSettings(top_n=5)
+    cands = [cand(0, below_floor=False), cand(1, below_floor=False), cand(2, below_floor=True)]
+    sel = select(cands, orthogonal(3), cfg)
+    assert sel.selected == [True, True, False]
+    assert sel.reason[2] == "not selected: below the ranker's quality floor"

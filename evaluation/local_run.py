@@ -1,6 +1,7 @@
 """Run the ingest stage in memory, straight from a feed archive (no Dagster, no lakehouse).
 
-Used by the evaluation command, benchmarks and tests; the Dagster assets call the same functions.
+Used by the evaluation command (evaluation/), benchmarks and tests; the Dagster assets call the same
+functions.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from bitbybit_assets.ingest.bronze import raw_feed_rows
 from bitbybit_assets.ingest.content_filter import apply_content_filter
 from bitbybit_assets.ingest.day_assignment import seen_ids
 from bitbybit_assets.ingest.silver import new_entries
-from bitbybit_assets.settings import (
+from bitbybit_base.settings import (
     ContentFilterSettings,
     FeedConfig,
     IngestLimits,
-    load_feeds,
-    load_settings,
+    read_feeds_file,
+    runtime_settings,
 )
 from resources.archive import has_day, read_archive_day
 
@@ -39,8 +40,8 @@ def filtered_articles_for_days(
     filter_settings: ContentFilterSettings | None = None,
 ) -> pl.DataFrame:
     """filtered_articles for ``days``, with earlier archive days (up to ``history_days``) as history."""
-    feeds = feeds if feeds is not None else load_feeds()
-    loaded = load_settings()
+    feeds = feeds if feeds is not None else read_feeds_file()  # config/feeds.yaml
+    loaded = runtime_settings()
     cfg = filter_settings or loaded.content_filter
     limits = loaded.ingest.limits
     by_name = {f.name: f for f in feeds}
