@@ -9,6 +9,9 @@ Blocking checks (``blocking=True``, severity ERROR) stop everything downstream o
 the same run and fail the run (which alerts): picks on ``scored_articles`` (at least N, no ads, one
 per story, http(s) links) guard ``enhanced_articles``; summaries, links and picks on
 ``enhanced_articles`` guard ``newsletters``; the newsletter itself guards the warehouse/API export.
+A range backfill (:mod:`bitbybit_assets.backfill`) runs the blocking checks of ``scored_articles``
+once per day, in that day's publish run, so a failing day stops only itself. The freshness check is
+evaluated by its sensor only (no job includes it): a historical run is never "late".
 Thresholds are read when the check runs (``operations.checks``, ``newsletter.min_articles``,
 ``enhancement.summary_max_words``).
 """
@@ -23,14 +26,10 @@ import polars as pl
 
 from bitbybit_assets import quality_rules as rules
 from bitbybit_assets import schemas
-from bitbybit_assets.ops_config import (
-    deadline_hour,
-    min_picked_articles,
-    operations_settings,
-    summary_max_words,
-)
+from bitbybit_assets.operations_settings import deadline_hour, min_picked_articles, summary_max_words
 from bitbybit_assets.partitions import daily_partitions
-from bitbybit_assets.settings import load_settings
+from bitbybit_base.days import days_between
+from bitbybit_base.settings import runtime_settings
 from resources.lakehouse import Lakehouse
 
 SCHEMA_ONLY = "schema"  # a `reads` value: the table's schema (an empty frame), no rows read
@@ -88,8 +87,7 @@ def check_days(context: dg.AssetCheckExecutionContext) -> tuple[list[date], str 
             return [], "no partition yet"
         day = date.fromisoformat(last)
         return [day], f"run has no partition: checked the latest complete day {day}"
-    first, last_day = window.start.date(), (window.end - timedelta(days=1)).date()
-    return [first + timedelta(days=i) for i in range((last_day - first).days + 1)], None
+    return days_between(window.start.date(), (window.end - timedelta(days=1)).date()), None
 
 
 def read_table(lakehouse: Lakehouse, table: str, days: list[date], columns: Sequence[str] | str | None) -> pl.DataFrame:
@@ -172,7 +170,7 @@ def _ids_plan(table: str) -> CheckPlan:
 
 def _rows_plan(table: str) -> CheckPlan:
     def rule(f: dict[str, pl.DataFrame], days: list[date], t: str = table) -> rules.RuleResult:
-        floor = operations_settings().checks.min_rows.get(t, 1)
+        floor = runtime_settings().operations.checks.min_rows.get(t, 1)
         return rules.row_counts(f[t], days, floor, table=t)
 
     return CheckPlan(
@@ -182,11 +180,11 @@ def _rows_plan(table: str) -> CheckPlan:
 
 
 def _failed_feeds(f: dict[str, pl.DataFrame], days: list[date]) -> rules.RuleResult:
-    return rules.failed_feed_share(f["raw_feeds"], days, operations_settings().checks.max_failed_feed_share)
+    return rules.failed_feed_share(f["raw_feeds"], days, runtime_settings().operations.checks.max_failed_feed_share)
 
 
 def _schemes() -> list[str]:
-    return operations_settings().checks.allowed_link_schemes
+    return runtime_settings().operations.checks.allowed_link_schemes
 
 
 def _scored_picks(f: dict[str, pl.DataFrame]) -> pl.DataFrame:
@@ -286,7 +284,7 @@ def planned_checks() -> list[CheckPlan]:
         CheckPlan(
             asset="newsletters", name="links_http", blocking=True, reads=letters,
             rule=lambda f, days: rules.newsletter_links_valid(
-                f["newsletters"], days, _schemes(), allow_merge_tags=operations_settings().checks.allow_merge_tags
+                f["newsletters"], days, _schemes(), allow_merge_tags=runtime_settings().operations.checks.allow_merge_tags
             ),
             description="BLOCKING: every href in the newsletter HTML is http(s) (mailto:, #anchors and "
             "merge tags such as {{unsubscribe_url}} allowed).",
@@ -322,7 +320,7 @@ def build_asset_checks(assets: Sequence[Any] | None = None) -> list[dg.AssetChec
 
 def newsletter_deadline_cron() -> tuple[str, str]:
     """(cron, timezone) of the newsletter deadline: ``newsletter_deadline_hours`` after the day ends."""
-    cfg = load_settings()
+    cfg = runtime_settings()
     return f"0 {deadline_hour(cfg)} * * *", cfg.pipeline.schedule_timezone
 
 

@@ -6,16 +6,18 @@ loads the code location (the ``@dg.definitions`` function), never at import time
 
 import dagster as dg
 
-from bitbybit_assets import settings
 from bitbybit_assets.curate import assets as curate_assets
 from bitbybit_assets.deliver import assets as deliver_assets
 from bitbybit_assets.editorial import assets as editorial_assets
 from bitbybit_assets.enhance import assets as enhance_assets
 from bitbybit_assets.ingest import assets as ingest_assets
 from bitbybit_assets.jobs import all_jobs
-from bitbybit_assets.ops_wiring import ops_definitions
+from bitbybit_assets.maintenance.job import maintenance_job, maintenance_schedule
 from bitbybit_assets.publish import assets as publish_assets
 from bitbybit_assets.warehouse.assets import warehouse_assets, warehouse_resources
+from bitbybit_assets.warehouse.tests_sensor import warehouse_tests_sensor
+from bitbybit_assets.wiring import operations_definitions
+from bitbybit_base import settings
 from resources.email import EmailSender
 from resources.embeddings import EmbeddingModel
 from resources.feeds import FeedSource
@@ -43,19 +45,24 @@ def build_resources(env: str) -> dict:
 
 def all_assets() -> list:
     modules = [ingest_assets, curate_assets, editorial_assets, enhance_assets, publish_assets, deliver_assets]
-    return [*dg.load_assets_from_modules(modules), *deliver_assets.delivery_tables, *warehouse_assets()]
+    return [*dg.load_assets_from_modules(modules), *deliver_assets.delivery_tables, *enhance_assets.llm_tables, *warehouse_assets()]
+
+
+def _sensor_status() -> dg.DefaultSensorStatus:
+    running = settings.runtime_settings().operations.start_running
+    return dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
 
 
 def build_definitions() -> dg.Definitions:
     """Assets, jobs, the schedule, sensors, quality checks and resources for ``BITBYBIT_ENV``."""
     env = settings.environment()
     assets = all_assets()
-    ops = ops_definitions(env, jobs=all_jobs(), assets=assets)
+    ops = operations_definitions(env, jobs=all_jobs(), assets=assets)
     return dg.Definitions(
         assets=assets,
-        jobs=ops["jobs"],
-        schedules=ops["schedules"],
-        sensors=ops["sensors"],
+        jobs=[*ops["jobs"], maintenance_job],
+        schedules=[*ops["schedules"], maintenance_schedule(settings.runtime_settings())],
+        sensors=[*ops["sensors"], warehouse_tests_sensor(ops["jobs"], _sensor_status())],
         asset_checks=ops["asset_checks"],
         resources={**build_resources(env), **ops["resources"]},
     )

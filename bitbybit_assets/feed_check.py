@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from bitbybit_assets.ingest.parsing import FeedDocumentError, clean_title, parse_document, parse_published
-from bitbybit_assets.settings import FeedConfig, FetchSettings, IngestLimits
-from bitbybit_assets.text_safety import clean_raw, clean_text, clean_url
+from bitbybit_base.settings import FeedConfig, FetchSettings, IngestLimits
+from bitbybit_base.text_safety import clean_raw, clean_text, clean_url
 from resources.fetch_types import FetchRequest
 from resources.http_fetch import HttpFeedFetcher, Resolver, blocked_reason, default_resolver
 

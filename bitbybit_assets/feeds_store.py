@@ -11,7 +11,7 @@
   feeds there, every change recorded in ``feed_events``. When the table is empty it is seeded once
   from the YAML file (events by ``seed:feeds.yaml``); after that the YAML file is not read.
 
-Everything that needs the list calls :func:`bitbybit_assets.settings.load_feeds` (``raw_feeds``,
+Everything that needs the list calls :func:`load_feeds` (``raw_feeds``,
 ``feed_entries``, the desk, the config-change sensor), which reads :func:`database_feeds` in
 ``database`` mode.
 """
@@ -24,13 +24,14 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
-from bitbybit_assets import settings
 from bitbybit_assets.deliver.database import open_store
-from bitbybit_assets.settings import FeedConfig, SettingsError
-from bitbybit_assets.warehouse.db import Warehouse
+from bitbybit_base import settings
+from bitbybit_base.settings import FeedConfig, SettingsError
 from resources.postgres import PostgresResource
+from resources.warehouse_db import Warehouse
 
 SOURCE_VAR = "BITBYBIT_FEEDS_SOURCE"
 SEED_ACTOR = "seed:feeds.yaml"
@@ -61,8 +62,15 @@ def feeds_source() -> Literal["yaml", "database"]:
 
 def yaml_feeds() -> list[FeedConfig]:
     """Every feed of the YAML file (the seed in ``database`` mode)."""
-    path = settings._path_from_env("BITBYBIT_FEEDS_FILE", settings.config_dir() / "feeds.yaml")
-    return settings.load_feeds(path, enabled_only=False)
+    return settings.read_feeds_file(enabled_only=False)
+
+
+def load_feeds(path: Path | None = None, *, enabled_only: bool = True) -> list[FeedConfig]:
+    """The feed list: ``path`` or ``config/feeds.yaml`` (``BITBYBIT_FEEDS_FILE``), or, without ``path``
+    and with ``BITBYBIT_FEEDS_SOURCE=database`` (prod default), the ``feeds`` table."""
+    if path is None and feeds_source() == "database":
+        return database_feeds(enabled_only=enabled_only)
+    return settings.read_feeds_file(path, enabled_only=enabled_only)
 
 
 def _json(feed: FeedConfig | None) -> str | None:

@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from bitbybit_assets import settings
+from bitbybit_base import settings
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,12 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from bitbybit_assets.settings import load_settings
+from bitbybit_base.days import days_between
+from bitbybit_base.settings import runtime_settings
 
 
 def _start_date() -> str:
-    return load_settings().pipeline.start_date.isoformat()
+    return runtime_settings().pipeline.start_date.isoformat()
 
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=_start_date(), timezone="UTC")
@@ -19,5 +20,4 @@ daily_partitions = dg.DailyPartitionsDefinition(start_date=_start_date(), timezo
 def days_in_context(context: dg.AssetExecutionContext | dg.OpExecutionContext) -> list[date]:
     """Every day of the run's partition window: one day, or a range in a single-run backfill."""
     window = context.partition_time_window
-    first, last = window.start.date(), (window.end - timedelta(days=1)).date()
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    return days_between(window.start.date(), (window.end - timedelta(days=1)).date())

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import polars as pl
 
+from bitbybit_assets.text import word_count_expr
+
 SAMPLE_ROWS = 10
 # attributes that make a browser or mail client follow or load a URL
 LINK_ATTRIBUTES = ("href", "src", "action", "formaction", "poster", "background", "xlink:href")
@@ -209,7 +211,7 @@ def summaries_valid(enhanced: pl.DataFrame, days: Sequence[date], max_words: int
     """Every pick has a non-blank summary of at most ``max_words`` words."""
     if "summary" not in enhanced.columns:
         return _missing_result("enhanced_articles", ["summary"])
-    words = pl.col("summary").fill_null("").str.extract_all(r"\S+").list.len()
+    words = word_count_expr("summary")  # the summariser's own count (CJK: one word a character)
     per_day, failed, bad = {}, {}, []
     for d, part in _day_frames(enhanced, days).items():
         part = part.with_columns(

@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 
 from bitbybit_assets.jobs import DAILY_JOB_NAME, INGEST_JOB_NAME
-from bitbybit_assets.settings import load_settings
+from bitbybit_base.settings import runtime_settings
 
 SCHEDULE_TAG = "bitbybit/trigger"
 
@@ -34,7 +34,7 @@ def scheduled_job_name(env: str) -> str:
 def daily_schedule(job: Any,
                    default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED) -> dg.ScheduleDefinition:
     """A schedule of ``job`` for the previous day (cron and timezone from ``pipeline``)."""
-    cfg = load_settings().pipeline
+    cfg = runtime_settings().pipeline
     start: date = cfg.start_date
 
     @dg.schedule(

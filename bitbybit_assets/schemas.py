@@ -114,6 +114,7 @@ ENHANCED_ARTICLES = {
     "llm_model": pl.String,  # null unless summary_source is llm / llm_cache
     "pick_source": pl.String,  # pipeline | pin (an editor's pin or swap) | replacement (for a dropped pick)
     "edited_fields": pl.List(pl.String),  # title / summary / tags an editor overrode (summary_source "editor")
+    "quiet_day": pl.Boolean,  # scored_articles.quiet_day of the day: the newsletter says it is a quiet day
 }
 
 # One row per day: the rendered newsletter.
@@ -205,6 +206,24 @@ SCORED_ARTICLES = {
     "rank": pl.Int32,  # MMR order among eligible rows; null for ineligible
     "selected": pl.Boolean,
     "selection_reason": pl.String,
+    # The learned ranker's inputs and output (bitbybit_assets/curate/ranker.py): with feed_category and
+    # content_type these columns alone reproduce model_score and explain every pick.
+    "f_topic_similarity": pl.Float64,
+    "f_offtopic_similarity": pl.Float64,
+    "f_keyword_points": pl.Float64,
+    "f_source_trust": pl.Float64,
+    "f_coverage_feeds": pl.Float64,
+    "f_coverage_languages": pl.Float64,
+    "f_story_age_days": pl.Float64,
+    "f_text_words": pl.Float64,
+    "f_title_only": pl.Float64,
+    "f_title_words": pl.Float64,
+    "f_cjk_share": pl.Float64,
+    "f_ad_score": pl.Float64,
+    "model_score": pl.Float64,  # 0..1; final_score = 10 * best model_score of the story * (1 - ad_score)
+    "score_explanation": pl.String,  # the largest feature contributions
+    "ranker_version": pl.String,  # null: the hand-weighted formula
+    "quiet_day": pl.Boolean,  # fewer than top_n rows passed the quality floor (the newsletter says so)
 }
 
 

@@ -4,13 +4,13 @@ The overrides live in the operational database (``settings_overrides``, one row 
 ``curation.top_n``, value as JSON; every change also adds a ``settings_events`` row: migration 0008),
 so the desk, the sensors and every run task (ECS in production) see the same values.
 
-Only the keys in :data:`EDITABLE` can be overridden. A candidate value is applied onto the YAML mapping
-and the whole result is validated by :func:`bitbybit_assets.settings.validate_settings`, the function
-``load_settings()`` uses (every section, by its stage's model): an invalid value is refused with the
+Only the keys in :data:`EDITABLE` can be overridden. A candidate value is applied onto the loaded
+settings and the whole result is validated by :func:`bitbybit_base.settings.validate_settings`, the
+function ``load_settings()`` uses (every section, by its model): an invalid value is refused with the
 model's message naming the key, and what is stored is the value as the model parsed it.
 
-Applying: :func:`load_settings` stays the YAML alone (cheap, no database: it also runs at definition
-load). The run-time code paths that read an editable key call :func:`settings_with_overrides` instead,
+Applying: :func:`bitbybit_base.settings.runtime_settings` stays the YAML alone (cheap, no database: it
+also runs at definition load). The run-time code paths that read an editable key call :func:`settings_with_overrides` instead,
 when they run: the curation assets (``scored_articles``, the editorial top N, the warehouse
 thresholds), ``filtered_articles`` (language allow-list), the ``delivery`` asset and the delivery
 sensor (approval mode and send time). So a change in the desk applies from the next run (or sensor
@@ -31,17 +31,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from bitbybit_assets.settings import (
-    Settings,
-    SettingsError,
-    _stage_models,
-    read_settings_data,
-    settings_file,
-    validate_settings,
-)
 from bitbybit_assets.warehouse.config import dbt_target, duckdb_path
-from bitbybit_assets.warehouse.db import Warehouse, connect_duckdb, is_duckdb_lock_error
+from bitbybit_base.settings import Settings, SettingsError, runtime_settings, settings_file, validate_settings
 from resources.postgres import PostgresResource
+from resources.warehouse_db import Warehouse, connect_duckdb, is_duckdb_lock_error
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +53,24 @@ class Editable:
     choices: tuple[str, ...] = ()
 
 
+# min_quality / min_relevance gate the picks of the hand-weighted formula only; the learned ranker
+# (curation.ranker, the default) ignores them and uses the pick floor stored in its artefact.
+_FORMULA_FLOOR = (
+    "with curation.ranker: null (the hand-weighted formula) an article scoring less is not picked; "
+    "the learned ranker (the default) ignores it and applies its own floor to model_score instead"
+)
+
 EDITABLE: dict[str, Editable] = {
     e.key: e
     for e in (
-        Editable("curation.top_n", "Top N", "int", "articles picked per day"),
-        Editable("curation.min_quality", "Minimum quality", "float", "an article scoring less is not picked"),
         Editable(
-            "curation.min_relevance", "Minimum relevance", "float", "an article scoring less is not picked"
+            "curation.top_n",
+            "Top N",
+            "int",
+            "most articles picked per day (a quiet day gets fewer: the learned ranker's floor)",
         ),
+        Editable("curation.min_quality", "Minimum quality", "float", _FORMULA_FLOOR),
+        Editable("curation.min_relevance", "Minimum relevance", "float", _FORMULA_FLOOR),
         Editable(
             "curation.per_feed_cap", "Per-feed cap", "int", "most picks from one feed (or linked domain)"
         ),
@@ -140,22 +143,19 @@ def merged(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, A
 
 
 def apply_overrides(overrides: Mapping[str, Any]) -> Settings:
-    """The settings of ``production.yaml`` with ``overrides`` applied, validated as ``load_settings()``
-    validates the file (:class:`SettingsError` names the key on a bad value)."""
-    path = settings_file()
-    data = read_settings_data(path)
+    """The settings of ``production.yaml`` (:func:`runtime_settings`) with ``overrides`` applied, validated
+    as ``load_settings()`` validates the file (:class:`SettingsError` names the key on a bad value)."""
+    base = runtime_settings()
     if not overrides:
-        return validate_settings(data, path)
-    return validate_settings(merged(data, overrides), f"{path.name} with the desk's settings")
+        return base
+    data = base.model_dump(mode="python")
+    return validate_settings(merged(data, overrides), f"{settings_file().name} with the desk's settings")
 
 
 def effective_value(settings: Settings, key: str) -> Any:
     """The value of ``key`` in ``settings`` as its model parsed it (JSON-friendly)."""
     section, field = key.split(".", 1)
-    part = getattr(settings, section)
-    if isinstance(part, dict):
-        part = _stage_models()[section].model_validate(part)
-    value = getattr(part, field)
+    value = getattr(getattr(settings, section), field)
     return list(value) if isinstance(value, (list, tuple)) else value
 
 

@@ -17,7 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bitbybit_assets.settings import SettingsError, load_feeds
+from bitbybit_assets.feeds_store import load_feeds
+from bitbybit_base.settings import SettingsError
 from desk import analytics_charts as charts
 from desk import analytics_data as data
 from desk import feeds_admin

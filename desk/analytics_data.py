@@ -2,7 +2,7 @@
 
 That is the database dbt builds on (:func:`~bitbybit_assets.warehouse.config.dbt_target`): ``prod``
 = PostgreSQL, ``local`` = the DuckDB file :func:`~bitbybit_assets.warehouse.config.duckdb_path`.
-Each query function takes an open :class:`~bitbybit_assets.warehouse.db.Warehouse` and a window of
+Each query function takes an open :class:`~resources.warehouse_db.Warehouse` and a window of
 days and returns JSON-ready rows (dates as ``YYYY-MM-DD``, numbers as int/float); a table that does
 not exist yet (a fresh install) raises :class:`MissingTable`. :func:`analytics_report` and
 :func:`feeds_report` open the database once, run their queries, and turn missing tables into empty
@@ -24,8 +24,8 @@ from typing import Any
 
 from bitbybit_assets.deliver.database import delivery_target
 from bitbybit_assets.warehouse.config import dbt_target, duckdb_path
-from bitbybit_assets.warehouse.db import DuckDBWarehouse, Warehouse, is_duckdb_lock_error
 from resources.postgres import PostgresResource, PostgresUnavailableError
+from resources.warehouse_db import DuckDBWarehouse, Warehouse, is_duckdb_lock_error
 
 log = logging.getLogger("bitbybit")
 

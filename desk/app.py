@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bitbybit_assets.settings import data_dir, environment, load_settings, public_url, secret_key
+from bitbybit_base.settings import data_dir, environment, public_url, runtime_settings, secret_key
 from desk import (
     admin_users,
     analytics,
@@ -37,6 +37,7 @@ from desk import (
     login,
     preview,
     public,
+    replays,
     review,
     settings_page,
     subscribers,
@@ -122,6 +123,7 @@ def page_routes() -> list[BaseRoute]:
         *settings_page.routes(),
         *analytics.routes(),
         *feeds_admin.routes(),
+        *replays.routes(),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
 
@@ -192,16 +194,16 @@ def _error_handlers(templates: Jinja2Templates) -> dict:
 def _secure_cookies(state: DeskState) -> bool:
     if state.secure_cookies is not None:
         return state.secure_cookies
-    return public_url(load_settings().delivery.public_url).lower().startswith("https://")
+    return public_url(runtime_settings().delivery.public_url).lower().startswith("https://")
 
 
 def create_app(state: DeskState | None = None) -> Starlette:
     """The desk app. Without ``state``: resources from the environment and settings, loaded now
     (a bad setting fails at start-up, not on the first request)."""
     if state is None:
-        settings = load_settings()
+        settings = runtime_settings()
         state = DeskState(postgres=PostgresResource(), server_key=secret_key(),
-                          title=str((settings.newsletter or {}).get("title", "bitbybit")))
+                          title=settings.newsletter.title)
     if state.lakehouse is None:
         state.lakehouse = Lakehouse()
     if state.launcher is None:

@@ -17,11 +17,11 @@ from bitbybit_assets.deliver.database import delivery_target
 from bitbybit_assets.deliver.store import DeliveryStore
 from bitbybit_assets.warehouse.config import duckdb_path
 from bitbybit_assets.warehouse.connect import open_warehouse
-from bitbybit_assets.warehouse.db import is_duckdb_lock_error
 from bitbybit_assets.warehouse.migrate import migrate
 from desk.launches import LaunchStore
 from desk.users import UserStore
 from resources.postgres import PostgresResource, PostgresUnavailableError
+from resources.warehouse_db import is_duckdb_lock_error
 
 DB_IN_USE = ("a run launched from this desk is using the local database (DuckDB admits one process at a "
              "time); this works again when the run ends")

@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from bitbybit_assets.feed_check import FeedRefused, check_url, feed_from_form, test_fetch
 from bitbybit_assets.feeds_store import FeedExists, FeedNotFound, FeedStore, check_unique, feeds_source
-from bitbybit_assets.settings import FeedConfig, load_settings
+from bitbybit_base.settings import FeedConfig, runtime_settings
 from desk.db import DeskDB
 from desk.launcher import desk_actor
 from desk.web import flash, in_thread, redirect, render, require_admin, state, with_db
@@ -88,13 +88,13 @@ def _checked(request: Request, form: Any, name: str | None) -> FeedConfig:
     if name is not None and not any(f.name == name for f in existing):
         raise HTTPException(404, "no such feed")
     check_unique(feed, existing, editing=name)
-    check_url(feed.url, load_settings().ingest.fetch, _resolver(request))
+    check_url(feed.url, runtime_settings().ingest.fetch, _resolver(request))
     return feed
 
 
 def _test(request: Request, form: Any, name: str | None):
     feed = _checked(request, form, name)
-    cfg = load_settings().ingest
+    cfg = runtime_settings().ingest
     return feed, test_fetch(feed, cfg.fetch, cfg.limits, resolver=_resolver(request))
 
 

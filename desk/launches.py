@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from bitbybit_assets.warehouse.db import Warehouse
+from resources.warehouse_db import Warehouse
 
 KINDS = ("pipeline", "delivery")
 

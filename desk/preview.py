@@ -25,7 +25,7 @@ from bitbybit_assets.deliver.message import MERGE_TAG, NewsletterContent
 from bitbybit_assets.deliver.service import approve, load_content, send_decision, send_options, send_test
 from bitbybit_assets.deliver.store import LEDGER_STATUSES, DeliveryStateError
 from bitbybit_assets.jobs import DELIVER_JOB_NAME
-from bitbybit_assets.settings import load_settings, public_url, secret_key
+from bitbybit_base.settings import public_url, runtime_settings, secret_key
 from desk.dagster_access import InstanceUnavailable
 from desk.db import DatabaseBusy, DeskDB
 from desk.launcher import desk_actor
@@ -91,7 +91,7 @@ def _preview_context(request: Request, day: date) -> dict[str, Any]:
         return ctx
     lakehouse = state(request).lakehouse
     failures = blocking_failures(lakehouse, day)
-    settings = load_settings().delivery
+    settings = runtime_settings().delivery
 
     def from_db(db: DeskDB) -> dict[str, Any]:
         approval = db.store.approval(day)
@@ -127,7 +127,7 @@ async def newsletter_html(request: Request) -> Response:
     if content is None:
         return HTMLResponse("<p>No newsletter for this day.</p>", status_code=404,
                             headers={"content-security-policy": NEWSLETTER_CSP, "x-frame-options": "SAMEORIGIN"})
-    base = public_url(load_settings().delivery.public_url)
+    base = public_url(runtime_settings().delivery.public_url)
     html = MERGE_TAG.sub(f"{base}/unsubscribe/test", content.html)
     return HTMLResponse(html, headers={"content-security-policy": NEWSLETTER_CSP, "x-frame-options": "SAMEORIGIN",
                                        "cache-control": "no-store"})
@@ -184,7 +184,7 @@ def _test_send(request: Request, day: date, address: str) -> tuple[str, str]:
     if content is None:
         return "error", f"{day}: there is no newsletter to send."
     sender = EmailSender()
-    cfg = load_settings().delivery
+    cfg = runtime_settings().delivery
     try:
         options = send_options(cfg, mail_from=sender.sender_address(), public_url=public_url(cfg.public_url),
                                server_key=secret_key())

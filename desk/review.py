@@ -29,13 +29,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bitbybit_assets.curate.config import curate_config
 from bitbybit_assets.editorial.apply import Override, short
 from bitbybit_assets.editorial.assets import TABLE as SNAPSHOT_TABLE
 from bitbybit_assets.editorial.store import Action, EditConflict, EditorialStore, InvalidAction
-from bitbybit_assets.enhance.enhance import EnhancementSettings
-from bitbybit_assets.settings import load_settings
 from bitbybit_assets.settings_overrides import read_overrides
+from bitbybit_base.settings import runtime_settings
 from desk.review_data import (
     ENHANCED_COLUMNS,
     NEWSLETTER_COLUMNS,
@@ -64,12 +62,12 @@ def limits() -> dict[str, int]:
     global _limits_cache
     now = time.monotonic()
     if _limits_cache is None or now - _limits_cache[0] > _LIMITS_TTL:
-        s = load_settings()
-        enh = EnhancementSettings.model_validate(s.enhancement or {})
+        s = runtime_settings()
+        enh = s.enhancement
         _limits_cache = (
             now,
             {
-                "top_n": curate_config(s).curation.top_n,
+                "top_n": s.curation.top_n,
                 "summary_max_words": enh.summary_max_words,
                 "tags_max": enh.tags_max,
             },

@@ -46,6 +46,7 @@ SCORED_COLUMNS = [
     "previously_sent",
     "passed_filter",
     "filter_reason",
+    "quiet_day",
 ]
 ENHANCED_COLUMNS = ["entry_key", "title", "summary", "tags", "summary_source"]
 NEWSLETTER_COLUMNS = ["subject_line", "preheader", "intro"]
@@ -103,6 +104,12 @@ class DayReview:
     snapshot_revision: int | None = None  # the revision the last run applied (None: never ran with edits)
     issue: dict[str, dict[str, Any]] = field(default_factory=dict)  # field -> {value, edited}
     articles: dict[str, dict[str, Any]] = field(default_factory=dict)  # entry_key -> enhanced values
+    quiet_day: bool = False  # fewer than top_n candidates passed the curation floor (the issue says so)
+
+    @property
+    def pipeline_picks(self) -> int:
+        """How many candidates the pipeline picked (before the editors' overrides)."""
+        return sum(c.pipeline_pick for c in self.candidates)
 
     @property
     def pending_rerun(self) -> bool:
@@ -195,6 +202,7 @@ def build_review(
         candidates=candidates,
         by_key=by_key,
         picks=picks,
+        quiet_day="quiet_day" in scored.columns and bool(scored["quiet_day"].fill_null(False).any()),
     )
 
 

@@ -2,7 +2,7 @@
 
 Each editable key (:data:`bitbybit_assets.settings_overrides.EDITABLE`) shows its effective value,
 the ``production.yaml`` default, who changed it and when, an edit form and a reset; below, the
-history. A value is validated by the models ``load_settings()`` uses (with every other override
+history. A value is validated by the models ``runtime_settings()`` uses (with every other override
 applied) and refused with the model's reason; stored values apply from the next run.
 """
 
@@ -18,7 +18,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bitbybit_assets.settings import SettingsError, load_settings
 from bitbybit_assets.settings_overrides import (
     EDITABLE,
     Editable,
@@ -29,6 +28,7 @@ from bitbybit_assets.settings_overrides import (
     effective_value,
     parse_form_value,
 )
+from bitbybit_base.settings import SettingsError, runtime_settings
 from desk.db import DeskDB
 from desk.launcher import desk_actor
 from desk.web import flash, in_thread, redirect, render, require_admin, with_db
@@ -50,7 +50,7 @@ class Row:
 def _rows(db: DeskDB) -> tuple[list[Row], list[SettingsEvent], str | None]:
     store = SettingsStore(db.store.w)
     stored = store.overrides()
-    defaults = load_settings()
+    defaults = runtime_settings()
     problem = None
     try:
         effective = apply_overrides({k: o.value for k, o in stored.items()})

@@ -18,12 +18,12 @@ from starlette.routing import Route
 from bitbybit_assets.deliver import addresses
 from bitbybit_assets.deliver.service import send_options, subscribe
 from bitbybit_assets.deliver.store import SUBSCRIBER_STATUSES, Subscriber, SubscriberNotFound, _subscriber
-from bitbybit_assets.settings import load_settings, public_url, secret_key
-from bitbybit_assets.warehouse.db import Warehouse
+from bitbybit_base.settings import public_url, runtime_settings, secret_key
 from desk.db import DeskDB
 from desk.launcher import desk_actor
 from desk.web import current_user, flash, in_thread, redirect, render, with_db
 from resources.email import DeliveryError, EmailSender
+from resources.warehouse_db import Warehouse
 
 PAGE_SIZE = 200
 
@@ -70,7 +70,7 @@ def _add(request: Request, email: str, name: str) -> tuple[str, str]:
     except addresses.InvalidAddress as exc:
         return "error", f"{email[:100]!r} is not a valid address: {exc}"
     actor = desk_actor(current_user(request).username)
-    cfg = load_settings().delivery
+    cfg = runtime_settings().delivery
 
     def add(db: DeskDB) -> tuple[Subscriber, bool]:
         if not cfg.double_opt_in:

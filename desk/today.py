@@ -22,10 +22,10 @@ from starlette.routing import Route
 
 from bitbybit_assets.deliver.store import Approval
 from bitbybit_assets.jobs import DAILY_JOB_NAME, INGEST_JOB_NAME, PUBLISH_JOB_NAME, SCORING_JOB_NAME
-from bitbybit_assets.ops_config import deadline_hour
+from bitbybit_assets.operations_settings import deadline_hour
 from bitbybit_assets.partitions import daily_partitions
 from bitbybit_assets.schedules import previous_day_partition, scheduled_job_name
-from bitbybit_assets.settings import environment, load_settings
+from bitbybit_base.settings import environment, runtime_settings
 from desk import pipeline_status as ps
 from desk.auth import safe_next
 from desk.dagster_access import InstanceUnavailable
@@ -107,8 +107,8 @@ def launch_view(request: Request, launch: Launch, now: datetime) -> LaunchView:
 
 
 def _collect(request: Request, days: list[date], now: datetime) -> dict[str, Any]:
-    cfg = load_settings().pipeline
-    hours = deadline_hour(load_settings())
+    cfg = runtime_settings().pipeline
+    hours = deadline_hour(runtime_settings())
     out: dict[str, Any] = {"instance_error": None, "columns": [], "launches": []}
     states: dict[date, dict[str, ps.AssetDay]] = {d: {} for d in days}
     runs: dict[date, list[ps.RunView]] = {d: [] for d in days}
@@ -169,7 +169,7 @@ def _end_day(request: Request, now: datetime) -> date:
 async def today_page(request: Request) -> Response:
     now = datetime.now(UTC)
     end = _end_day(request, now)
-    days = ps.recent_days(end, WINDOW_DAYS, start_limit=load_settings().pipeline.start_date)
+    days = ps.recent_days(end, WINDOW_DAYS, start_limit=runtime_settings().pipeline.start_date)
     data = await in_thread(_collect, request, days, now)
     return render(request, "today.html", end=end, days=days, now=now, title="Today",
                   back=request.url.path + (f"?{request.url.query}" if request.url.query else ""), **data)

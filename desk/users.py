@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bitbybit_assets.warehouse.db import Warehouse
 from desk import passwords
+from resources.warehouse_db import Warehouse
 
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=15)

@@ -60,7 +60,7 @@ from urllib.parse import unquote, urlsplit
 import dagster as dg
 from pydantic import Field
 
-from bitbybit_assets.settings import SettingsError, environment, load_settings
+from bitbybit_base.settings import SettingsError, environment, runtime_settings
 
 log = logging.getLogger(__name__)
 
@@ -562,7 +562,7 @@ class EmailSender(dg.ConfigurableResource):
 
     def _delivery(self) -> Any:
         try:
-            return load_settings().delivery
+            return runtime_settings().delivery
         except SettingsError as exc:
             raise TransportError(f"delivery settings unreadable: {exc}") from exc
 

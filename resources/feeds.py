@@ -6,10 +6,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from bitbybit_assets import settings
-from bitbybit_assets.settings import FeedConfig
+from bitbybit_base import settings
+from bitbybit_base.settings import FeedConfig
 from resources.archive import has_day, read_archive_day
 from resources.fetch_types import FetchRequest, FetchResult
+from resources.http_fetch import HttpFeedFetcher
 
 
 class NoRawDataError(RuntimeError):
@@ -72,9 +73,7 @@ class FeedSource(dg.ConfigurableResource):
         where = self.describe(day)
         if where == "archive":
             return read_archive_day(self._archive(), day, [(f.name, f.url) for f in feeds])
-        from resources.http_fetch import HttpFeedFetcher
-
-        fetch_settings = settings.load_settings().ingest.fetch
+        fetch_settings = settings.runtime_settings().ingest.fetch
         if self.allow_private_addresses is not None:
             fetch_settings = fetch_settings.model_copy(update={"allow_private_addresses": self.allow_private_addresses})
         validators = validators or {}

@@ -58,8 +58,8 @@ from urllib3.exceptions import (
 )
 from urllib3.util import connection as urllib3_connection
 
-from bitbybit_assets.settings import FetchSettings
-from bitbybit_assets.text_safety import redact_url
+from bitbybit_base.settings import FetchSettings
+from bitbybit_base.text_safety import redact_url
 from resources.fetch_types import FetchRequest, FetchResult
 from resources.retry_after import parse_retry_after
 

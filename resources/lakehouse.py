@@ -16,7 +16,7 @@ import polars as pl
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from bitbybit_assets import settings
+from bitbybit_base import settings
 
 PARTITION_COLUMN = "partition_date"
 log = logging.getLogger(__name__)

@@ -38,6 +38,8 @@ from urllib.parse import urlsplit
 import dagster as dg
 from pydantic import Field
 
+from bitbybit_base.settings import AlertSettings, runtime_settings
+
 log = logging.getLogger(__name__)
 
 CHANNELS = ("log", "sns", "webhook", "smtp")
@@ -101,10 +103,8 @@ class Notifier(dg.ConfigurableResource):
     # ------------------------------------------------------------------ configuration
 
     def _alerts(self):
-        from bitbybit_assets.ops_config import AlertSettings, operations_settings
-
         try:
-            return operations_settings().alerts
+            return runtime_settings().operations.alerts
         except Exception as exc:  # a broken config file must not silence alerts
             log.warning("operations.alerts unreadable (%s); using defaults", exc)
             return AlertSettings()

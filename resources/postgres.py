@@ -1,6 +1,6 @@
 """PostgreSQL: the warehouse connection, with bounded retries, timeouts and a clear error.
 
-The DSN is read at call time from ``bitbybit_assets.settings.postgres_dsn()`` (``BITBYBIT_POSTGRES_DSN``
+The DSN is read at call time from ``bitbybit_base.settings.postgres_dsn()`` (``BITBYBIT_POSTGRES_DSN``
 or ``POSTGRES_HOST``/``POSTGRES_PORT``/``POSTGRES_USER``/``POSTGRES_PASSWORD``/``POSTGRES_DB``) unless
 ``dsn`` is set on the resource. Connection errors are retried with exponential backoff; after the
 last attempt :class:`PostgresUnavailableError` names the host, port and database.
@@ -18,7 +18,9 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from bitbybit_assets.text_safety import redact_secrets
+from bitbybit_base.settings import postgres_dsn, runtime_settings
+from bitbybit_base.text_safety import redact_secrets
+from resources.warehouse_db import PostgresWarehouse
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +132,7 @@ class PostgresResource(dg.ConfigurableResource):
     application_name: str = "bitbybit"
 
     def _limits(self) -> dict[str, Any]:
-        from bitbybit_assets.warehouse.config import warehouse_settings
-
-        base = warehouse_settings().postgres
+        base = runtime_settings().warehouse.postgres
         names = (
             "connect_attempts",
             "backoff_seconds",
@@ -143,8 +143,6 @@ class PostgresResource(dg.ConfigurableResource):
         return {n: getattr(self, n) if getattr(self, n) is not None else getattr(base, n) for n in names}
 
     def resolved_dsn(self) -> str:
-        from bitbybit_assets.settings import postgres_dsn
-
         dsn = self.dsn or postgres_dsn()
         if not dsn:
             raise PostgresUnavailableError(
@@ -154,8 +152,6 @@ class PostgresResource(dg.ConfigurableResource):
         return dsn
 
     def is_configured(self) -> bool:
-        from bitbybit_assets.settings import postgres_dsn
-
         return bool(self.dsn or postgres_dsn())
 
     def describe(self) -> dict[str, str]:
@@ -181,9 +177,7 @@ class PostgresResource(dg.ConfigurableResource):
 
     @contextmanager
     def warehouse(self) -> Iterator[Any]:
-        """The connection wrapped as a ``bitbybit_assets.warehouse.db.PostgresWarehouse``
+        """The connection wrapped as a :class:`resources.warehouse_db.PostgresWarehouse`
         (autocommit, explicit transactions)."""
-        from bitbybit_assets.warehouse.db import PostgresWarehouse
-
         with self.connect() as conn:
             yield PostgresWarehouse(conn)

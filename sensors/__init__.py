@@ -1,4 +1,4 @@
-"""Sensors: run tracking into ``pipeline_runs``, failure alerts, ``feeds.yaml`` changes, and in
+"""Sensors: run tracking into ``pipeline_runs``, failure and incident alerts, ``feeds.yaml`` changes, and in
 production the chaining of ``ingest`` → ``scoring`` → ``publish``."""
 
 from collections.abc import Sequence
@@ -11,6 +11,7 @@ from sensors.chain import chain_sensors
 from sensors.config_change import build_config_change_sensor
 from sensors.delivery import build_delivery_sensor
 from sensors.feedback import build_feedback_sensor
+from sensors.incident_alerts import build_incident_sensor
 from sensors.run_tracking import build_run_tracking_sensors
 
 
@@ -23,6 +24,7 @@ def all_sensors(
     where the chaining sensors target them; default: ``bitbybit_assets.jobs.all_jobs()``."""
     sensors: list[dg.SensorDefinition] = [
         build_alert_sensor(default_status),
+        build_incident_sensor(default_status),
         *build_run_tracking_sensors(default_status),
         build_config_change_sensor(default_status),
     ]

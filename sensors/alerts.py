@@ -7,7 +7,7 @@ blocking quality gate fails the run) and links to the run when ``operations.aler
 
 import dagster as dg
 
-from bitbybit_assets.ops_config import operations_settings
+from bitbybit_base.settings import runtime_settings
 from resources.notify import Notifier
 from sensors.run_info import RunSummary, summarize_run
 
@@ -47,7 +47,7 @@ def build_alert_sensor(default_status: dg.DefaultSensorStatus = dg.DefaultSensor
     def _sensor(context: dg.RunFailureSensorContext, notifier: Notifier) -> None:
         summary = summarize_run(context.instance, context.dagster_run)
         try:
-            ui_url = operations_settings().alerts.ui_url
+            ui_url = runtime_settings().operations.alerts.ui_url
         except Exception:  # never lose an alert over a config problem
             ui_url = None
         subject, body = alert_message(summary, context.failure_event.message, ui_url)

@@ -2,7 +2,7 @@
 ``BITBYBIT_FEEDS_SOURCE=database``: see :mod:`bitbybit_assets.feeds_store`) and report what changed.
 
 The cursor holds the sha256 of the effective feed list (every feed's name, url, enabled, category
-and trust as ``settings.load_feeds`` returns them, so a desk edit counts and a YAML comment does not)
+and trust as ``feeds_store.load_feeds`` returns them, so a desk edit counts and a YAML comment does not)
 and the feeds it listed, so a restart of the daemon (or of
 ``dagster dev``) compares against the last version seen, not against nothing. The first evaluation
 only records that baseline. On a change the sensor:
@@ -21,36 +21,28 @@ good version, so the diff is reported once the file is fixed).
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from bitbybit_assets import settings
-from bitbybit_assets.feeds_store import feeds_source
-from bitbybit_assets.ops_config import operations_settings
+from bitbybit_assets.feeds_store import feeds_source, load_feeds
 from bitbybit_assets.partitions import daily_partitions
+from bitbybit_base import settings
 
 SENSOR_NAME = "feeds_config_change"
 TRIGGER_TAG = "bitbybit/trigger"
 
 
-def feeds_file() -> Path:
-    """``BITBYBIT_FEEDS_FILE`` or ``<config dir>/feeds.yaml`` (as ``settings.load_feeds`` reads it)."""
-    value = os.environ.get("BITBYBIT_FEEDS_FILE")
-    return Path(value).expanduser().resolve() if value else settings.config_dir() / "feeds.yaml"
-
-
 def watched_file() -> Path | None:
     """The YAML file the list comes from, or None when it comes from the database."""
-    return None if feeds_source() == "database" else feeds_file()
+    return None if feeds_source() == "database" else settings.feeds_file()
 
 
 def snapshot(path: Path | None) -> dict[str, Any]:
     """``{"sha256": ..., "feeds": {name: {url, enabled, category, trust}}}`` of the effective feed list
     (``path``: the YAML file; None: the database list)."""
-    feeds = settings.load_feeds(path, enabled_only=False)
+    feeds = load_feeds(path, enabled_only=False)
     listing = {
         f.name: {"url": f.url, "enabled": f.enabled, "category": f.category, "trust": f.trust}
         for f in sorted(feeds, key=lambda f: f.name)
@@ -128,7 +120,7 @@ def evaluate_change(cursor: str | None, path: Path | None, mode: str) -> tuple[s
 
 
 def build_config_change_sensor(default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED) -> dg.SensorDefinition:
-    interval = operations_settings().config_change.interval_seconds
+    interval = settings.runtime_settings().operations.config_change.interval_seconds
 
     @dg.sensor(
         name=SENSOR_NAME,
@@ -141,7 +133,7 @@ def build_config_change_sensor(default_status: dg.DefaultSensorStatus = dg.Defau
     )
     def _sensor(context: dg.SensorEvaluationContext):
         path = watched_file()
-        mode = operations_settings().config_change.on_new_feed
+        mode = settings.runtime_settings().operations.config_change.on_new_feed
         new_cursor, result = evaluate_change(context.cursor, path, mode)
         if isinstance(result, dg.SensorResult):
             context.log.info(result.asset_events[0].description)

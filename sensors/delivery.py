@@ -24,8 +24,8 @@ from bitbybit_assets.deliver.assets import ASSET_NAME
 from bitbybit_assets.deliver.database import open_store
 from bitbybit_assets.deliver.store import DeliveryStore
 from bitbybit_assets.jobs import DELIVER_JOB_NAME
-from bitbybit_assets.settings import DeliverySettings, load_settings
 from bitbybit_assets.settings_overrides import settings_with_overrides
+from bitbybit_base.settings import DeliverySettings, runtime_settings
 from resources.postgres import PostgresResource
 
 ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
@@ -76,7 +76,7 @@ def due_requests(store: DeliveryStore, days: list[date], settings: DeliverySetti
 
 def build_delivery_sensor(job: dg.JobDefinition | dg.UnresolvedAssetJobDefinition,
                           default_status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
-    settings = load_settings().delivery
+    settings = runtime_settings().delivery
 
     @dg.sensor(
         name="delivery_sensor",
@@ -86,7 +86,7 @@ def build_delivery_sensor(job: dg.JobDefinition | dg.UnresolvedAssetJobDefinitio
         description="Launches deliver_newsletter for an approved day (or, in auto mode, at the send time).",
     )
     def delivery_sensor(context: dg.SensorEvaluationContext, postgres: PostgresResource):
-        cfg = load_settings().delivery
+        cfg = runtime_settings().delivery
         now = datetime.now(UTC)
         done = context.instance.get_materialized_partitions(dg.AssetKey("newsletters"))
         newest = now.date() - timedelta(days=1)

@@ -13,7 +13,6 @@ import logging
 import os
 from typing import Any
 
-import boto3
 import dagster as dg
 
 from bitbybit_assets.deliver.database import open_store
@@ -28,6 +27,8 @@ QUEUE_ENV = "BITBYBIT_SES_FEEDBACK_QUEUE_URL"
 def sqs_client() -> Any:
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     endpoint = os.environ.get("AWS_ENDPOINT_URL_SQS") or None
+    import boto3  # here, not at import: the definitions load without boto3 (start-up time)
+
     return boto3.session.Session().client("sqs", region_name=region, endpoint_url=endpoint)
 
 

@@ -2,14 +2,17 @@
 failed steps and failed checks. Shared by the run-tracking, alert and chaining sensors."""
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import dagster as dg
 
+from bitbybit_base.days import days_between
+
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+COMPUTE_TAG = "bitbybit/compute"  # cpu | gpu: what the run launcher ran the run on (jobs.py)
 
 
 @dataclass
@@ -22,6 +25,7 @@ class RunSummary:
     partition_end: str | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    compute: str | None = None  # the run's COMPUTE_TAG
     # asset key string -> {"row_count": int | None, "partitions": [...], "metadata": {...}}
     materializations: dict[str, dict[str, Any]] = field(default_factory=dict)
     step_errors: list[str] = field(default_factory=list)  # "step: message"
@@ -45,7 +49,7 @@ class RunSummary:
         if not self.partition_start:
             return []
         first, last = date.fromisoformat(self.partition_start), date.fromisoformat(self.partition_end or self.partition_start)
-        return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        return days_between(first, last)
 
     def row_count(self, asset: str) -> int | None:
         return (self.materializations.get(asset) or {}).get("row_count")
@@ -89,6 +93,7 @@ def summarize_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> RunSummar
     summary = RunSummary(
         run_id=run.run_id, job_name=run.job_name, status=run.status.value, partition_key=key,
         partition_start=start, partition_end=end, started_at=started, completed_at=completed,
+        compute=run.tags.get(COMPUTE_TAG),
     )
     for rec in instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
                                             limit=10_000).records:

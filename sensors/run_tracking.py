@@ -2,12 +2,14 @@
 of the warehouse's ``pipeline_runs`` table, and a successful run that built newsletters adds a
 metrics observation to the ``newsletters`` asset (plotted per day in the UI).
 
-The row (written by ``bitbybit_assets.warehouse.loads.record_pipeline_run``, an upsert keyed by the
+The row (written by ``bitbybit_assets.warehouse.pipeline_runs.record_pipeline_run``, an upsert keyed by the
 Dagster run id) holds the start and end times, the status, the processing seconds, the input
 articles (``dagster/row_count`` of ``filtered_articles``) and the picks (``enhanced_articles``)
 materialised by the run, the lakehouse root and the error message of a failed run. Without a
 PostgreSQL DSN (``BITBYBIT_POSTGRES_DSN`` / ``POSTGRES_HOST``) the row is skipped with a log line.
-Runs that only evaluate checks (the freshness sensor's) are not tracked.
+Runs that only evaluate checks (the freshness sensor's) are not tracked. Every tracked run's
+metrics (``sensors.run_metrics``: seconds, compute cost, GPU hours, articles per stage, LLM cost,
+emails sent) then go to CloudWatch through the ``metrics`` resource (a no-op unless enabled).
 """
 
 from collections.abc import Callable
@@ -17,10 +19,13 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from bitbybit_assets.ops_config import operations_settings
+from bitbybit_assets.warehouse.pipeline_runs import record_pipeline_run
+from bitbybit_base.settings import runtime_settings
 from resources.lakehouse import Lakehouse
+from resources.metrics import CloudWatchMetrics
 from resources.postgres import PostgresResource
 from sensors.run_info import RunSummary, summarize_run
+from sensors.run_metrics import run_metric_data
 
 INPUT_ASSET = "filtered_articles"
 OUTPUT_ASSET = "enhanced_articles"
@@ -44,6 +49,7 @@ def run_record(summary: RunSummary, lakehouse_path: str | None) -> dict[str, Any
         "partition_start": date.fromisoformat(summary.partition_start) if summary.partition_start else None,
         "partition_end": date.fromisoformat(summary.partition_end) if summary.partition_end else None,
         "error_message": summary.error_message() if summary.status != "SUCCESS" else None,
+        "compute": summary.compute,
     }
     if summary.status == "CANCELED" and not rec["error_message"]:
         rec["error_message"] = "run canceled"
@@ -97,13 +103,22 @@ def is_check_only(run: dg.DagsterRun) -> bool:
 
 
 def _recorder() -> Callable[[Any, dict[str, Any]], str]:
-    from bitbybit_assets.warehouse.loads import record_pipeline_run
-
     return record_pipeline_run
 
 
-def track_run(context: dg.RunStatusSensorContext, postgres: PostgresResource, lakehouse: Lakehouse) -> dg.SensorResult | None:
-    cfg = operations_settings().run_tracking
+def _publish_metrics(context: dg.RunStatusSensorContext, summary: RunSummary, metrics: CloudWatchMetrics) -> None:
+    if not metrics.enabled:
+        return
+    try:
+        sent = metrics.publish(run_metric_data(summary, runtime_settings().cost))
+        context.log.info(f"{sent} CloudWatch metric data for run {summary.run_id}")
+    except Exception as exc:  # CloudWatch being unreachable must not stop tracking the next runs
+        context.log.error(f"could not publish metrics of run {summary.run_id}: {type(exc).__name__}: {exc}")
+
+
+def track_run(context: dg.RunStatusSensorContext, postgres: PostgresResource, lakehouse: Lakehouse,
+              metrics: CloudWatchMetrics) -> dg.SensorResult | None:
+    cfg = runtime_settings().operations.run_tracking
     if not cfg.enabled or is_check_only(context.dagster_run):
         return None
     summary = summarize_run(context.instance, context.dagster_run)
@@ -118,6 +133,7 @@ def track_run(context: dg.RunStatusSensorContext, postgres: PostgresResource, la
     else:
         context.log.info(f"no warehouse DSN configured (BITBYBIT_POSTGRES_DSN / POSTGRES_HOST): "
                          f"run {summary.run_id} not recorded in pipeline_runs")
+    _publish_metrics(context, summary, metrics)
     events = _metrics_events(context, summary, lakehouse) if cfg.emit_metrics else []
     return dg.SensorResult(asset_events=events) if events else None
 
@@ -130,10 +146,12 @@ def build_run_tracking_sensors(default_status: dg.DefaultSensorStatus = dg.Defau
             name=f"pipeline_runs_{status.value.lower()}",
             run_status=status,
             default_status=default_status,
-            description=f"Records every {status.value} run in the warehouse's pipeline_runs table.",
+            description=f"Records every {status.value} run in the warehouse's pipeline_runs table "
+                        "and publishes its CloudWatch metrics (when enabled).",
         )
-        def _sensor(context: dg.RunStatusSensorContext, postgres: PostgresResource, lakehouse: Lakehouse):
-            return track_run(context, postgres, lakehouse)
+        def _sensor(context: dg.RunStatusSensorContext, postgres: PostgresResource, lakehouse: Lakehouse,
+                    metrics: CloudWatchMetrics):
+            return track_run(context, postgres, lakehouse, metrics)
 
         sensors.append(_sensor)
     return sensors

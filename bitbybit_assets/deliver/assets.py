@@ -23,8 +23,8 @@ from bitbybit_assets.deliver.service import (
 )
 from bitbybit_assets.deliver.store import DeliveryStateError, DeliveryStore
 from bitbybit_assets.partitions import daily_partitions, days_in_context
-from bitbybit_assets.settings import load_settings, public_url, secret_key
 from bitbybit_assets.settings_overrides import settings_with_overrides
+from bitbybit_base.settings import public_url, runtime_settings, secret_key
 from resources.email import EmailSender
 from resources.lakehouse import Lakehouse
 from resources.postgres import PostgresResource
@@ -99,7 +99,7 @@ def newsletter_deliveries(
     email_sender: EmailSender,
 ) -> pl.DataFrame:
     days = days_in_context(context)
-    settings = load_settings().delivery
+    settings = runtime_settings().delivery
     options = send_options(settings, mail_from=email_sender.sender_address(),
                            public_url=public_url(settings.public_url), server_key=secret_key())
     by_day: dict[str, dict] = {}

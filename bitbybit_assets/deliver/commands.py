@@ -26,7 +26,7 @@ from bitbybit_assets.deliver.service import (
 )
 from bitbybit_assets.deliver.store import SUBSCRIBER_STATUSES, DeliveryStateError
 from bitbybit_assets.runs import run_delivery
-from bitbybit_assets.settings import load_settings, output_dir, public_url, secret_key
+from bitbybit_base.settings import output_dir, public_url, runtime_settings, secret_key
 from resources.email import DeliveryError, EmailSender
 from resources.lakehouse import Lakehouse
 from resources.postgres import PostgresResource
@@ -39,7 +39,7 @@ def _actor(args: argparse.Namespace) -> str:
 
 
 def _options(sender: EmailSender):
-    cfg = load_settings().delivery
+    cfg = runtime_settings().delivery
     return send_options(cfg, mail_from=sender.sender_address(), public_url=public_url(cfg.public_url),
                         server_key=secret_key())
 
@@ -93,7 +93,7 @@ def handle(args: argparse.Namespace) -> int | None:
 
 def _subscribers(args: argparse.Namespace) -> int:
     postgres = PostgresResource()
-    cfg = load_settings().delivery
+    cfg = runtime_settings().delivery
     double = cfg.double_opt_in if getattr(args, "double_opt_in", None) is None else args.double_opt_in
     with open_store(postgres) as store:
         if args.action == "list":
@@ -190,7 +190,7 @@ def _approve(args: argparse.Namespace) -> int:
         a = approve(store, content, actor=_actor(args), note=note)
         log.info("%s: approved by %s at %s (subject %r, content %s)", args.day, a.approved_by,
                  a.approved_at, content.subject, a.content_sha256[:12])
-        if load_settings().delivery.approval == "auto":
+        if runtime_settings().delivery.approval == "auto":
             log.info("delivery.approval is auto: it is sent at the send time (or now with bitbybit send)")
         return 0
 

@@ -1,6 +1,6 @@
 """The delivery tables (subscribers, approvals, editions, send ledger) read and written in one place.
 
-Works on either warehouse adapter (:mod:`bitbybit_assets.warehouse.db`): PostgreSQL in production and
+Works on either warehouse adapter (:mod:`resources.warehouse_db`): PostgreSQL in production and
 in tests of concurrency, the local DuckDB warehouse for the demo. Exactly-once sending rests on the
 database, not on process memory: a ledger row is *claimed* by one conditional ``UPDATE`` (``pending``
 → ``sending``, and only while the subscriber is still active) before its message goes out, so a
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from bitbybit_assets.warehouse.db import Warehouse
+from resources.warehouse_db import Warehouse
 
 SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 SUPPRESSED_STATUSES = ("unsubscribed", "bounced", "complained")

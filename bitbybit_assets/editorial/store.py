@@ -19,8 +19,8 @@ from typing import Any
 
 from bitbybit_assets.deliver.database import open_store
 from bitbybit_assets.editorial.apply import ACTIONS, ARTICLE_FIELDS, FIELDS, ISSUE_FIELDS, Override
-from bitbybit_assets.warehouse.db import Warehouse
 from resources.postgres import PostgresResource
+from resources.warehouse_db import Warehouse
 
 _LOCK_KEY = 0x6564_6974  # "edit": pg_advisory_xact_lock(key, day ordinal)
 COLUMNS = (

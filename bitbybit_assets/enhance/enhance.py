@@ -19,11 +19,21 @@ from datetime import date
 from typing import Any, Protocol
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
 
-from bitbybit_assets.enhance import offline, prompts
+from bitbybit_assets.enhance import prompts
+from bitbybit_assets.enhance.summary import (
+    article_text,
+    compose_summary,
+    make_preview,
+    reading_time_minutes,
+    source_label,
+)
+from bitbybit_assets.enhance.tags import DEFAULT_TOPIC_LABELS, LabelIndex, TagConfig, make_tags, merge_tags
+from bitbybit_assets.enhance.vectors import Encoder
 from bitbybit_assets.schemas import ENHANCED_ARTICLES
-from bitbybit_assets.text_safety import clean_raw, clean_text
+from bitbybit_assets.text import normalize_ws, split_sentences, truncate_words, word_count
+from bitbybit_base.settings import EnhancementSettings
+from bitbybit_base.text_safety import clean_raw, clean_text
 
 log = logging.getLogger(__name__)
 
@@ -31,32 +41,8 @@ SOURCES = ("llm", "llm_cache", "offline", "offline_fallback")
 PURPOSE = "article_summaries"
 
 
-class EnhancementSettings(BaseModel):
-    """The ``enhancement`` section of production.yaml."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    summary_max_words: int = Field(60, ge=10)
-    summary_sentences: int = Field(3, ge=1)
-    tags_min: int = Field(3, ge=1)
-    tags_max: int = Field(5, ge=1)
-    preview_max_chars: int = Field(280, ge=40)
-    words_per_minute: int = Field(230, ge=50)
-    use_embeddings: bool = True  # MiniLM for the offline path; False = TF-IDF / keyword rules only
-    max_topic_labels: int = Field(2, ge=0)
-    topic_label_threshold: float = 0.3
-    # label -> description used for zero-shot tagging; empty = built-in labels
-    topic_labels: dict[str, str] = {}
-
-
-def load_enhancement_settings() -> EnhancementSettings:
-    from bitbybit_assets.settings import load_settings
-
-    return EnhancementSettings.model_validate(load_settings().enhancement)
-
-
 class LLMSessionLike(Protocol):
-    """What enhancement needs from ``resources.llm.LLMSession``."""
+    """What enhancement needs from ``resources.llm_session.LLMSession``."""
 
     model: str
     config: Any
@@ -86,14 +72,14 @@ def _plain(value: Any) -> str:
 
 def fit_summary(text: str, *, max_words: int, max_sentences: int) -> str:
     """At most ``max_sentences`` sentences and ``max_words`` words, cut at a sentence end when possible."""
-    sentences = offline.split_sentences(_plain(text))[:max_sentences]
+    sentences = split_sentences(_plain(text))[:max_sentences]
     out: list[str] = []
     for s in sentences:
-        if offline.word_count(" ".join(out + [s])) > max_words:
+        if word_count(" ".join(out + [s])) > max_words:
             break
         out.append(s)
     if not out and sentences:
-        return offline.truncate_words(sentences[0], max_words)
+        return truncate_words(sentences[0], max_words)
     return " ".join(out)
 
 
@@ -119,7 +105,7 @@ def batch_cache_hash(own: str, members: Sequence[str]) -> str:
 class Enhancer:
     """Offline enhancement with an encoder and the topic label vectors built once."""
 
-    def __init__(self, settings: EnhancementSettings, encode: offline.Encoder | None = None):
+    def __init__(self, settings: EnhancementSettings, encode: Encoder | None = None):
         self.settings = settings
         self.encode = encode
         labels = (
@@ -128,10 +114,10 @@ class Enhancer:
                 for k, v in settings.topic_labels.items()
             }
             if settings.topic_labels
-            else offline.DEFAULT_TOPIC_LABELS
+            else DEFAULT_TOPIC_LABELS
         )
-        self.label_index = offline.LabelIndex(labels, encode)
-        self.tag_config = offline.TagConfig(
+        self.label_index = LabelIndex(labels, encode)
+        self.tag_config = TagConfig(
             tags_min=settings.tags_min,
             tags_max=settings.tags_max,
             max_topic_labels=settings.max_topic_labels,
@@ -141,7 +127,7 @@ class Enhancer:
 
     def summary(self, p: Prepared) -> str:
         s = self.settings
-        return offline.compose_summary(
+        return compose_summary(
             p.title,
             p.text,
             source=p.source,
@@ -152,7 +138,7 @@ class Enhancer:
         )
 
     def tags(self, p: Prepared, extra: Sequence[str] = ()) -> list[str]:
-        base = offline.make_tags(
+        base = make_tags(
             p.title,
             p.text,
             topics=[t for t in (p.row.get("topics") or []) if t],
@@ -164,18 +150,18 @@ class Enhancer:
         )
         if not extra:
             return base
-        merged = offline.merge_tags(extra, base, tags_max=self.settings.tags_max)
+        merged = merge_tags(extra, base, tags_max=self.settings.tags_max)
         return merged
 
     def preview(self, p: Prepared) -> str:
-        return offline.make_preview(
+        return make_preview(
             p.title, p.text, source=p.source, max_chars=self.settings.preview_max_chars
         )
 
 
 def prepare(row: dict) -> Prepared:
-    title = clean_text(offline.normalize_ws(clean_text(row.get("title")))) or "Untitled"
-    text = offline.article_text(
+    title = clean_text(normalize_ws(clean_text(row.get("title")))) or "Untitled"
+    text = article_text(
         clean_raw(row.get("content_html")), clean_raw(row.get("summary_html")), clean_raw(row.get("clean_text"))
     )
     domain = clean_text(row.get("domain")).removeprefix("www.") or None
@@ -183,7 +169,7 @@ def prepare(row: dict) -> Prepared:
         row=row,
         title=title,
         text=text,
-        source=offline.source_label(row.get("feed_name"), domain),
+        source=source_label(row.get("feed_name"), domain),
         domain=domain,
     )
 
@@ -306,9 +292,9 @@ def _accept(answer: Any, settings: EnhancementSettings) -> tuple[str, list[str]]
         max_words=settings.summary_max_words,
         max_sentences=settings.summary_sentences,
     )
-    if offline.word_count(summary) < 5:
+    if word_count(summary) < 5:
         return None
-    tags = offline.merge_tags(
+    tags = merge_tags(
         [_plain(t) for t in answer.get("tags") or [] if _plain(t)], tags_max=settings.tags_max
     )
     return summary, tags
@@ -329,7 +315,7 @@ def enhance_articles(
     *,
     settings: EnhancementSettings | None = None,
     session: LLMSessionLike | None = None,
-    encode: offline.Encoder | None = None,
+    encode: Encoder | None = None,
 ) -> pl.DataFrame:
     """``enhanced_articles`` for the picks of ``scored`` (any number of days)."""
     settings = settings or EnhancementSettings()
@@ -355,7 +341,7 @@ def enhance_articles(
             by_design = session is None or r["entry_key"] in budget_skipped
             source = "offline" if by_design else "offline_fallback"
         wc = r.get("word_count")
-        wc = int(wc) if wc is not None else offline.word_count(r.get("clean_text") or "")
+        wc = int(wc) if wc is not None else word_count(r.get("clean_text") or "")
         rows.append(
             {
                 **{k: r.get(k) for k in ENHANCED_ARTICLES},
@@ -364,7 +350,7 @@ def enhance_articles(
                 "summary_source": source,
                 "tags": tags[: settings.tags_max],
                 "preview": enhancer.preview(p),
-                "reading_time_minutes": offline.reading_time_minutes(wc, settings.words_per_minute),
+                "reading_time_minutes": reading_time_minutes(wc, settings.words_per_minute),
                 "word_count": wc,
                 "llm_model": model,
             }

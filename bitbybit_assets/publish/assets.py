@@ -3,12 +3,12 @@
 import dagster as dg
 import polars as pl
 
+from bitbybit_assets import llm_store
 from bitbybit_assets.editorial import assets as editorial_assets
-from bitbybit_assets.enhance import ledger
-from bitbybit_assets.enhance.assets import close_llm_session, open_llm_session
 from bitbybit_assets.partitions import daily_partitions, days_in_context
 from bitbybit_assets.publish.newsletter import build_newsletters
-from bitbybit_assets.publish.render import load_newsletter_settings, preview_text
+from bitbybit_assets.publish.render import preview_text
+from bitbybit_base.settings import runtime_settings
 from resources.lakehouse import Lakehouse
 from resources.llm import LLMResource
 
@@ -34,20 +34,27 @@ def newsletters(
     lakehouse: Lakehouse,
 ) -> pl.DataFrame:
     days = days_in_context(context)
-    settings = load_newsletter_settings()
-    session = open_llm_session(context, llm, lakehouse)
+    settings = runtime_settings().newsletter
+    session = llm_store.open_session(
+        llm, lakehouse, run_id=context.run_id, config=runtime_settings().llm, log=context.log
+    )
     overrides = editorial_assets.read_overrides(lakehouse, days)  # the editor's subject / preheader / intro
     df, results = build_newsletters(enhanced_articles, days, settings=settings, session=session, overrides=overrides)
-    totals = close_llm_session(session, lakehouse)
+    totals = llm_store.close_session(session, lakehouse)
     if df.height:
         # the day's whole LLM spend (summaries of every run + this copy), from the ledger
         df = df.with_columns(
-            pl.Series("llm_cost_usd", [round(ledger.day_cost(lakehouse, d), 6) for d in df["partition_date"]])
+            pl.Series("llm_cost_usd", [round(llm_store.day_cost(lakehouse, d), 6) for d in df["partition_date"]])
         )
     missing = sorted(set(days) - {r.day for r in results})
     for d in missing:
         context.log.warning(f"{d}: no enhanced articles, no newsletter")
-    meta: dict = {"newsletters": df.height, "days_without_newsletter": [str(d) for d in missing], **totals}
+    meta: dict = {
+        "newsletters": df.height,
+        "days_without_newsletter": [str(d) for d in missing],
+        "quiet_days": [str(r.day) for r in results if r.rendered.quiet_day],  # the issue says so
+        **totals,
+    }
     if results:
         last = results[-1]
         meta.update(

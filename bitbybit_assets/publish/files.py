@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from bitbybit_assets import settings
 from bitbybit_assets.output_files import write_text_atomic
+from bitbybit_base import settings
 
 
 def newsletter_dir(base: Path | None = None) -> Path:

@@ -6,7 +6,8 @@ The HTML template autoescapes everything; every link goes through :func:`sanitiz
 tags, summaries down to one sentence, then the lowest-ranked stories down to ``min_articles``, then
 shorter headlines and no summaries, and only then stories below ``min_articles``; each step is
 recorded. Every field shown is capped in length (:data:`FIELD_CAPS`), so one huge feed value can
-never push the other stories out.
+never push the other stories out. On a quiet day (``quiet_day``: fewer picks than ``top_n`` passed
+the curation floor) a line under the intro says so instead of padding the issue with weak stories.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from typing import Any
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
-from pydantic import BaseModel, ConfigDict, Field
 
-from bitbybit_assets.enhance.offline import SOURCE_NOTES, source_label, split_sentences
+from bitbybit_assets.enhance.summary import SOURCE_NOTES, source_label
 from bitbybit_assets.publish.sanitize import display_domain, plain_text, safe_unsubscribe_url, safe_url
 from bitbybit_assets.publish.subject import Copy
+from bitbybit_assets.text import split_sentences
+from bitbybit_base.settings import NewsletterSettings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 NEWSLETTER_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/bitbybit-news/bitbybit/newsletter")
@@ -49,28 +51,6 @@ COMPACT_STEPS = ("short_titles", "no_summaries")
 FIELD_CAPS = {"title": 300, "short_title": 120, "summary": 700, "tag": 40, "source": 60, "domain": 80}
 
 
-class NewsletterSettings(BaseModel):
-    """The ``newsletter`` section of production.yaml."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    title: str = "bitbybit"
-    tagline: str = "AI & tech, bit by bit"
-    min_articles: int = Field(10, ge=0)
-    subject_candidates: int = Field(4, ge=1)
-    max_html_bytes: int = Field(102_000, ge=10_000)
-    unsubscribe_url: str = "{{unsubscribe_url}}"
-    text_width: int = Field(78, ge=40, le=120)
-    max_also_covered: int = Field(3, ge=0)
-    hero_image: bool = True
-
-
-def load_newsletter_settings() -> NewsletterSettings:
-    from bitbybit_assets.settings import load_settings
-
-    return NewsletterSettings.model_validate(load_settings().newsletter)
-
-
 @dataclass
 class Rendered:
     html: str
@@ -80,6 +60,7 @@ class Rendered:
     html_bytes: int
     trimmed: list[str] = field(default_factory=list)
     list_unsubscribe: str | None = None
+    quiet_day: bool = False
 
     def newsletter_id(self, day: date) -> str:
         digest = hashlib.sha256(self.html.encode()).hexdigest()
@@ -232,8 +213,23 @@ def build_sections(articles: list[dict], *, settings: NewsletterSettings, trim: 
     return sections
 
 
+def quiet_note(count: int) -> str:
+    """The line a quiet day's issue carries under the intro."""
+    return f"A quiet day: {count} {'story' if count == 1 else 'stories'} met our bar today."
+
+
+def is_quiet_day(articles: list[dict]) -> bool:
+    """Whether the day's picks came out short of ``top_n`` (``quiet_day`` of the picks' rows)."""
+    return any(bool(a.get("quiet_day")) for a in articles)
+
+
 def _context(
-    day: date, copy: Copy, sections: list[dict], settings: NewsletterSettings, sources: set[str]
+    day: date,
+    copy: Copy,
+    sections: list[dict],
+    settings: NewsletterSettings,
+    sources: set[str],
+    quiet: bool = False,
 ) -> dict:
     title = plain_text(settings.title) or "bitbybit"
     unsubscribe = safe_unsubscribe_url(settings.unsubscribe_url) or "#unsubscribe"
@@ -259,6 +255,7 @@ def _context(
         "date_long": f"{day:%A}, {day:%B} {day.day}, {day.year}",
         "year": day.year,
         "article_count": count,
+        "quiet_note": quiet_note(count) if quiet else "",
         "sections": sections,
         "unsubscribe_url": unsubscribe,
         "list_unsubscribe": unsubscribe
@@ -294,6 +291,7 @@ def render_newsletter(
 ) -> Rendered:
     """HTML and text of one day from its enhanced articles (dicts of ``enhanced_articles`` rows)."""
     sources = {a.get("summary_source") for a in articles}
+    quiet = is_quiet_day(articles)
     ordered = sorted(articles, key=lambda a: a.get("rank") or 10**6)
     trim: set[str] = set()
     trimmed: list[str] = []
@@ -302,7 +300,7 @@ def render_newsletter(
     keep = max(1, settings.min_articles)
     while True:
         sections = build_sections(ordered, settings=settings, trim=trim)
-        ctx = _context(day, copy, sections, settings, sources)
+        ctx = _context(day, copy, sections, settings, sources, quiet)
         html = render_html(ctx)
         size = len(html.encode("utf-8"))
         if size <= settings.max_html_bytes:
@@ -335,6 +333,7 @@ def render_newsletter(
         html_bytes=size,
         trimmed=trimmed,
         list_unsubscribe=f"<{list_unsub}>" if list_unsub else None,
+        quiet_day=quiet,
     )
 
 

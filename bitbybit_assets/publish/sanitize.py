@@ -11,7 +11,7 @@ import re
 import unicodedata
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from bitbybit_assets.text_safety import clean_text, remove_unencodable
+from bitbybit_base.text_safety import clean_text, remove_unencodable
 
 ALLOWED_SCHEMES = ("http", "https")
 # longer links are refused: no real article URL needs more, and each one is repeated in the HTML
@@ -99,7 +99,7 @@ def safe_unsubscribe_url(value: object) -> str | None:
 
 def plain_text(value: object, *, max_chars: int | None = None, strip_markup: bool = False) -> str:
     """One line of text: entities decoded once, then the shared sanitiser
-    (:func:`bitbybit_assets.text_safety.clean_text`: surrogates, NUL, control and bidi-override
+    (:func:`bitbybit_base.text_safety.clean_text`: surrogates, NUL, control and bidi-override
     characters removed, whitespace collapsed).
 
     Feed titles and summaries are plain text already (the template escapes them); a title such

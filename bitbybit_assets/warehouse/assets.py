@@ -13,11 +13,10 @@ from typing import Any
 
 import dagster as dg
 
-from bitbybit_assets import settings
 from bitbybit_assets.output_files import write_text_atomic
 from bitbybit_assets.partitions import daily_partitions, days_in_context
 from bitbybit_assets.settings_overrides import settings_with_overrides
-from bitbybit_assets.warehouse.config import dbt_target, warehouse_settings
+from bitbybit_assets.warehouse.config import dbt_target
 from bitbybit_assets.warehouse.connect import open_warehouse
 from bitbybit_assets.warehouse.dbt_assets import POOL, RETRY, build_dbt_assets, dbt_resource
 from bitbybit_assets.warehouse.export import (
@@ -29,16 +28,10 @@ from bitbybit_assets.warehouse.export import (
     render_sql_inserts,
     validate_api_payload,
 )
-from bitbybit_assets.warehouse.loads import (
-    SEED_DAY_TABLES,
-    STAGING_TABLES,
-    UPSTREAM_COLUMNS,
-    RunInfo,
-    Thresholds,
-    build_day_tables,
-    load_days,
-)
+from bitbybit_assets.warehouse.loads import RunInfo, Thresholds, build_day_tables, load_days
 from bitbybit_assets.warehouse.migrate import migrate
+from bitbybit_assets.warehouse.tables import SEED_DAY_TABLES, STAGING_TABLES, TABLE_SOURCES, UPSTREAM_COLUMNS
+from bitbybit_base import settings
 from resources.lakehouse import Lakehouse
 from resources.postgres import PostgresResource
 
@@ -50,18 +43,9 @@ DBT_MODELS = (
     "topic_trends",
     "feed_yield_30d",
     "content_type_mix",
+    "cost_per_newsletter",
 )
 
-# Lineage of each warehouse table (the ledger llm_calls is a side table of enhanced_articles/newsletters).
-_DEPS = {
-    "stg_loads": ["filtered_articles", "scored_articles", "enhanced_articles", "newsletters"],
-    "stg_feed_fetches": ["raw_feeds"],
-    "stg_articles": ["filtered_articles", "scored_articles", "enhanced_articles", "newsletters"],
-    "stg_llm_calls": ["enhanced_articles", "newsletters"],
-    "stg_newsletters": ["newsletters"],
-    "articles": ["enhanced_articles", "filtered_articles", "scored_articles"],
-    "newsletters": ["newsletters"],
-}
 _DESCRIPTIONS = {
     "stg_loads": "Which run loaded each day (staging for dbt).",
     "stg_feed_fetches": "Fetch outcome per feed per day (staging for dbt).",
@@ -81,7 +65,7 @@ def _spec(table: str) -> dg.AssetSpec:
     seed = table in SEED_DAY_TABLES
     return dg.AssetSpec(
         key=warehouse_key(table),
-        deps=_DEPS[table],
+        deps=list(TABLE_SOURCES[table]),
         group_name=GROUP,
         description=_DESCRIPTIONS[table],
         kinds={"postgres"} if seed else {"postgres", "duckdb"},
@@ -101,7 +85,7 @@ def load_targets(postgres: PostgresResource) -> list[str]:
     if dbt_target() == "prod":
         return ["postgres"]
     targets = ["duckdb"]
-    if warehouse_settings().load_postgres_when_local and postgres.is_configured():
+    if settings.runtime_settings().warehouse.load_postgres_when_local and postgres.is_configured():
         targets.append("postgres")
     return targets
 
@@ -142,7 +126,8 @@ def warehouse_load(
         job_name=_job_name(context),
         days_in_run=len(days),
     )
-    thresholds = Thresholds.from_curation(settings_with_overrides(postgres=postgres).curation)  # with the desk's settings
+    curation = settings_with_overrides(postgres=postgres).curation  # with the desk's settings
+    thresholds = Thresholds(min_quality=curation.min_quality, min_relevance=curation.min_relevance)
     targets = load_targets(postgres)
     rows: dict[str, dict[str, int]] = {}
     for target in targets:
@@ -198,7 +183,7 @@ def api_export(
         ("filtered_articles", "scored_articles", "enhanced_articles", "newsletters"),
     )
     out_dir = settings.output_dir()
-    top_n = warehouse_settings().analytics_top_n
+    top_n = settings.runtime_settings().warehouse.analytics_top_n
     files: list[str] = []
     articles = 0
     target = "postgres" if dbt_target() == "prod" else "duckdb"

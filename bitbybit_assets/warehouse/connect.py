@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from bitbybit_assets.warehouse.config import duckdb_path
-from bitbybit_assets.warehouse.db import Warehouse, connect_duckdb
 from resources.postgres import PostgresResource
+from resources.warehouse_db import Warehouse, connect_duckdb
 
 
 @contextmanager

@@ -25,9 +25,9 @@ from typing import Any
 import jsonschema
 import polars as pl
 
-from bitbybit_assets.text_safety import remove_unencodable
-from bitbybit_assets.warehouse.db import as_warehouse, ident
-from bitbybit_assets.warehouse.loads import SEED_COLUMN_TYPES
+from bitbybit_assets.warehouse.tables import SEED_COLUMN_TYPES
+from bitbybit_base.text_safety import remove_unencodable
+from resources.warehouse_db import as_warehouse, ident
 
 API_SCHEMA_PATH = Path(__file__).resolve().parent / "api_newsletter.schema.json"
 API_SCHEMA_VERSION = "1.0"
@@ -295,6 +295,7 @@ def read_analytics(conn: Any, day: date, *, top_n: int = 20) -> dict[str, list[d
         "feed_yield_30d": (
             "SELECT * FROM feed_yield_30d WHERE partition_date = %s ORDER BY yield_rate DESC NULLS LAST, feed_name"
         ),
+        "cost_per_newsletter": "SELECT * FROM cost_per_newsletter WHERE partition_date = %s",
     }
     for model, sql in queries.items():
         out[model] = w.query(sql, [day]) if w.table_exists(model) else []
@@ -324,6 +325,7 @@ def build_analytics_payload(
             "topics": [r for r in trends if r["kind"] == "topic"],
             "tags": [r for r in trends if r["kind"] == "tag"],
             "feed_yield": models.get("feed_yield_30d") or [],
+            "cost": (models.get("cost_per_newsletter") or [None])[0],
         }
     )
 

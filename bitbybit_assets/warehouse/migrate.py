@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bitbybit_assets.warehouse.db import as_warehouse
+from resources.warehouse_db import as_warehouse
 
 log = logging.getLogger(__name__)
 

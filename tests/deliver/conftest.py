@@ -9,8 +9,8 @@ import pytest
 
 from bitbybit_assets.deliver.message import NewsletterContent
 from bitbybit_assets.deliver.store import DeliveryStore
-from bitbybit_assets.warehouse.db import PostgresWarehouse, connect_duckdb
 from bitbybit_assets.warehouse.migrate import migrate
+from resources.warehouse_db import PostgresWarehouse, connect_duckdb
 from tests.deliver.sink import smtp_sink
 from tests.support.postgres import create_database, drop_database, pg_env
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bitbybit_assets.settings import DeliverySettings
+from bitbybit_base.settings import DeliverySettings
 from sensors.delivery import delivery_run_key
 from tests.deliver.conftest import DAY
 

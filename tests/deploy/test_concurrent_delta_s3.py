@@ -17,7 +17,7 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from bitbybit_assets import settings
+from bitbybit_base import settings
 from resources.lakehouse import Lakehouse
 from tests.support.s3_server import S3Server, s3_server
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import polars as pl
 
-from bitbybit_assets.warehouse.db import DuckDBWarehouse, connect_duckdb
 from bitbybit_assets.warehouse.dbt_assets import dbt_env, dbt_resource
 from bitbybit_assets.warehouse.loads import RunInfo, load_days
 from bitbybit_assets.warehouse.migrate import migrate
+from resources.warehouse_db import DuckDBWarehouse, connect_duckdb
 from tests.warehouse.sample import concat_days, day_frames
 
 FIRST = date(2026, 7, 10)

@@ -86,7 +86,7 @@ def main() -> int:
     _env(tmp)
     build_warehouse(tmp / "warehouse.duckdb", first=date(2026, 7, 1), n_days=30, subscribers=60)
 
-    from bitbybit_assets.settings import secret_key
+    from bitbybit_base.settings import secret_key
     from desk.app import DeskState, create_app
     from desk.auth import SESSION_COOKIE
     from desk.db import open_desk

@@ -16,7 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from bitbybit_assets import schemas
-from bitbybit_assets.settings import secret_key
+from bitbybit_base.settings import secret_key
 from desk.app import DeskState, create_app
 from desk.auth import SESSION_COOKIE
 from desk.db import open_desk

@@ -15,11 +15,11 @@ from datetime import date, timedelta
 
 import pytest
 
-from bitbybit_assets.warehouse.db import connect_duckdb
 from desk import analytics_charts as charts
 from desk import analytics_data as data
 from desk.app import SECURITY_HEADERS
 from resources.postgres import PostgresResource
+from resources.warehouse_db import connect_duckdb
 from tests.desk.analytics_helpers import BETA_FAILING_DAYS, DAYS, FIRST, LAST, SENT_FROM, build_warehouse
 from tests.desk.conftest import add_user, client_for, login
 
@@ -318,7 +318,7 @@ def test_same_figures_from_postgres_when_the_dbt_target_is_prod(monkeypatch, pg_
     warehouse) give the same rows; a model not built there is a note."""
     import psycopg2
 
-    from bitbybit_assets.warehouse.db import PostgresWarehouse
+    from resources.warehouse_db import PostgresWarehouse
 
     pg = PostgresWarehouse(psycopg2.connect(pg_dsn))
     try:

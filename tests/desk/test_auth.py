@@ -11,7 +11,7 @@ import itsdangerous
 import pytest
 from starlette.testclient import TestClient
 
-from bitbybit_assets.settings import secret_key
+from bitbybit_base.settings import secret_key
 from desk.app import DeskState, create_app
 from desk.auth import SESSION_COOKIE, SESSION_MAX_AGE, safe_next, session_key
 from desk.db import open_desk

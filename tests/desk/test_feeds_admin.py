@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from bitbybit_assets import feeds_store
-from bitbybit_assets.settings import PROJECT_ROOT, load_feeds
+from bitbybit_assets.feeds_store import load_feeds
+from bitbybit_base.settings import PROJECT_ROOT
 from tests.desk.conftest import page_token
 from tests.ingest.test_feeds_store import FEEDS_YAML, RSS
 from tests.support.http_server import Response

@@ -254,7 +254,7 @@ def test_local_database_is_left_alone_while_a_launched_run_runs(desk_env, tmp_pa
     does not open the file (pages degrade, actions wait) so the run's own writes cannot fail."""
     import time
 
-    from bitbybit_assets.settings import secret_key
+    from bitbybit_base.settings import secret_key
     from desk.app import DeskState, create_app
     from desk.launcher import SubprocessLauncher
     from tests.desk.conftest import add_user

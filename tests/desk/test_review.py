@@ -258,3 +258,12 @@ def test_override_of_an_article_that_no_longer_exists_is_reported(ann):
     text = page(ann).text
     assert 'id="override-problems"' in text and "no article gone-artic" in text
     assert row_ids(text)[:4] == ["k01", "k02", "k03", "k04"]
+
+
+def test_a_quiet_day_is_named_on_the_review_page(ann):
+    assert 'id="quiet-day"' not in page(ann).text  # a table written before the column existed
+    write_scored(scored_day(n=12, picks=4).with_columns(quiet_day=pl.lit(True)), DAY)
+    text = page(ann).text
+    assert 'id="quiet-day"' in text and "only 4 candidates" in text
+    write_scored(scored_day(n=12, picks=4).with_columns(quiet_day=pl.lit(False)), DAY)
+    assert 'id="quiet-day"' not in page(ann).text

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bitbybit_assets.settings import secret_key
+from bitbybit_base.settings import secret_key
 from desk.app import DeskState, create_app
 from desk.db import open_desk
 from desk.launcher import SubprocessLauncher

@@ -10,7 +10,6 @@ import pytest
 
 from bitbybit_assets.curate.config import curate_config
 from bitbybit_assets.editorial import assets as editorial_assets
-from bitbybit_assets.settings import SettingsError, load_settings
 from bitbybit_assets.settings_overrides import (
     EDITABLE,
     SettingsStore,
@@ -21,10 +20,11 @@ from bitbybit_assets.settings_overrides import (
     stored_overrides,
 )
 from bitbybit_assets.warehouse.config import duckdb_path
-from bitbybit_assets.warehouse.db import connect_duckdb
 from bitbybit_assets.warehouse.migrate import migrate
+from bitbybit_base.settings import SettingsError, load_settings
 from desk.db import open_desk
 from resources.postgres import PostgresResource
+from resources.warehouse_db import connect_duckdb
 from tests.desk.conftest import add_user, client_for, csrf_from, login, page_token
 from tests.support.postgres import create_database, drop_database
 
@@ -49,7 +49,7 @@ def store(request, tmp_path, delivery_env):
         return
     import psycopg2
 
-    from bitbybit_assets.warehouse.db import PostgresWarehouse
+    from resources.warehouse_db import PostgresWarehouse
 
     name, dsn = create_database("bitbybit_settings")
     w = PostgresWarehouse(psycopg2.connect(dsn))
@@ -88,7 +88,7 @@ def test_save_validates_stores_the_parsed_value_and_audits(store):
     assert store.reset("curation.top_n", actor="desk:ann") is None
     assert "curation.top_n" not in store.overrides()
     effective = settings_with_overrides(store.w)
-    assert effective.curation["top_n"] == load_settings().curation["top_n"]
+    assert effective.curation.top_n == load_settings().curation.top_n
     assert effective.content_filter.allowed_languages == ["en", "de", "fr"]
     assert effective.delivery.send_time == "06:30"
 
@@ -179,7 +179,7 @@ def test_admin_changes_a_setting_and_the_next_run_uses_it(db, admin_client):
     assert page.status_code == 200 and 'href="/settings"' in page.text
     token = csrf_from(page.text)  # every form carries the CSRF token
     assert page.text.count('name="csrf_token"') >= len(EDITABLE) + 1
-    yaml_top_n = load_settings().curation["top_n"]
+    yaml_top_n = load_settings().curation.top_n
     assert curate_config(settings_with_overrides()).curation.top_n == yaml_top_n
 
     missing = admin_client.post("/settings/curation.top_n", data={"value": "7"}, follow_redirects=False)
@@ -193,7 +193,7 @@ def test_admin_changes_a_setting_and_the_next_run_uses_it(db, admin_client):
     # read editorial_assets._top_n(); load_settings() itself stays the YAML (definition load)
     assert curate_config(settings_with_overrides()).curation.top_n == 7
     assert editorial_assets._top_n() == 7
-    assert load_settings().curation["top_n"] == yaml_top_n
+    assert load_settings().curation.top_n == yaml_top_n
 
     shown = admin_client.get("/settings").text
     row = re.search(r'<tr id="setting-curation-top_n">(.*?)</tr>', shown, re.S).group(1)

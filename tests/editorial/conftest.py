@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 
 from bitbybit_assets.editorial.store import EditorialStore
-from bitbybit_assets.warehouse.db import PostgresWarehouse, connect_duckdb
 from bitbybit_assets.warehouse.migrate import migrate
+from resources.warehouse_db import PostgresWarehouse, connect_duckdb
 from tests.support.postgres import create_database, drop_database
 
 DAY = date(2026, 8, 5)

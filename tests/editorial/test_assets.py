@@ -16,7 +16,7 @@ from bitbybit_assets.enhance.assets import enhanced_articles
 from bitbybit_assets.partitions import daily_partitions
 from bitbybit_assets.publish.assets import newsletters
 from bitbybit_assets.schemas import EDITORIAL_OVERRIDES
-from bitbybit_assets.settings import PROJECT_ROOT
+from bitbybit_base.settings import PROJECT_ROOT
 from resources.embeddings import EmbeddingModel
 from resources.lakehouse import DeltaIOManager, Lakehouse
 from resources.llm import ENV_API_KEY, ENV_BASE_URL, ENV_MODEL, ENV_OPENAI_KEY, LLMResource

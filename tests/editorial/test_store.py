@@ -11,8 +11,8 @@ import pytest
 
 from bitbybit_assets.editorial.apply import effective_overrides
 from bitbybit_assets.editorial.store import Action, EditConflict, EditorialStore, InvalidAction
-from bitbybit_assets.warehouse.db import PostgresWarehouse
 from bitbybit_assets.warehouse.migrate import migrate
+from resources.warehouse_db import PostgresWarehouse
 from tests.editorial.conftest import DAY
 
 

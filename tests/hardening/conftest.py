@@ -12,8 +12,8 @@ import psycopg2
 import pytest
 from hypothesis import HealthCheck, settings
 
-from bitbybit_assets.warehouse.db import PostgresWarehouse
 from bitbybit_assets.warehouse.migrate import migrate
+from resources.warehouse_db import PostgresWarehouse
 from tests.support.postgres import create_database, drop_database
 
 _SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]

@@ -22,9 +22,9 @@ from bitbybit_assets.ingest.content_filter import apply_content_filter
 from bitbybit_assets.ingest.silver import new_entries
 from bitbybit_assets.publish.newsletter import DayResult, build_day
 from bitbybit_assets.publish.render import NewsletterSettings
-from bitbybit_assets.settings import ContentFilterSettings, FeedConfig, IngestLimits
 from bitbybit_assets.warehouse.export import render_sql_inserts
 from bitbybit_assets.warehouse.loads import RunInfo, build_day_tables
+from bitbybit_base.settings import ContentFilterSettings, FeedConfig, IngestLimits
 from resources.fetch_types import FetchResult
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "hostile"

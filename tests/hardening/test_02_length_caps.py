@@ -10,7 +10,7 @@ import pytest
 
 from bitbybit_assets.ingest.parsing import FeedDocumentError, parse_document
 from bitbybit_assets.publish.render import FIELD_CAPS, NewsletterSettings
-from bitbybit_assets.settings import IngestLimits, load_settings
+from bitbybit_base.settings import IngestLimits, load_settings
 from tests.hardening.support import filtered_from_feed, newsletter
 from tests.publish.helpers import enhanced_rows
 

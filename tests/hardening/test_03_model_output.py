@@ -12,11 +12,11 @@ import pytest
 
 from bitbybit_assets.enhance.enhance import enhance_articles
 from bitbybit_assets.schemas import ENHANCED_ARTICLES, NEWSLETTERS
-from bitbybit_assets.warehouse.db import PostgresWarehouse
 from bitbybit_assets.warehouse.export import build_api_payload
 from bitbybit_assets.warehouse.loads import load_day
 from resources.llm import LLMConfig, LLMResource, retry_after_seconds
 from resources.retry_after import MAX_SECONDS, parse_retry_after
+from resources.warehouse_db import PostgresWarehouse
 from tests.enhance.helpers import DAY, scored_frame
 from tests.hardening.support import FIXTURES, RUN, export_sql, is_clean, lines, newsletter, psql_replay
 from tests.publish.helpers import enhanced_rows
@@ -99,7 +99,7 @@ def test_far_future_retry_after_does_not_overflow_the_llm_client():
 
 
 def test_far_future_retry_after_is_a_clean_fetch_error_not_an_internal_error():
-    from bitbybit_assets.settings import FetchSettings
+    from bitbybit_base.settings import FetchSettings
     from resources.fetch_types import FetchRequest
     from resources.http_fetch import HttpFeedFetcher
 

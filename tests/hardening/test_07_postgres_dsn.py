@@ -7,7 +7,7 @@ import psycopg2
 import pytest
 from psycopg2.extensions import parse_dsn
 
-from bitbybit_assets import settings
+from bitbybit_base import settings
 from resources.postgres import PostgresUnavailableError, connect_with_retry
 from tests.ops.receivers import free_port
 from tests.support.postgres import ADMIN_DSN

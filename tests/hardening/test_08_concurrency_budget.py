@@ -10,12 +10,12 @@ import polars as pl
 import pytest
 import yaml
 
-from bitbybit_assets.enhance import ledger
+from bitbybit_assets import llm_store as ledger
 from bitbybit_assets.enhance.assets import enhanced_articles
 from bitbybit_assets.partitions import daily_partitions
 from bitbybit_assets.publish.assets import newsletters
 from bitbybit_assets.schemas import LLM_CACHE, LLM_CALLS, conform
-from bitbybit_assets.settings import PROJECT_ROOT
+from bitbybit_base.settings import PROJECT_ROOT
 from resources.embeddings import EmbeddingModel
 from resources.lakehouse import DeltaIOManager, Lakehouse
 from resources.llm import ENV_API_KEY, ENV_BASE_URL, ENV_MODEL, ENV_OPENAI_KEY, LLMResource

@@ -13,12 +13,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from bitbybit_assets import settings
 from bitbybit_assets.curate.assets import GPU_OP_TAGS
-from bitbybit_assets.deploy_config import deployment_settings
+from bitbybit_assets.feeds_store import load_feeds
 from bitbybit_assets.jobs import gpu_run_tags
-from bitbybit_assets.settings import FetchSettings, SettingsError, load_feeds, load_settings
-from bitbybit_assets.text_safety import redact_url
+from bitbybit_base import settings
+from bitbybit_base.settings import FetchSettings, SettingsError, load_settings
+from bitbybit_base.settings_models import LLMConfig
+from bitbybit_base.text_safety import redact_url
 from resources.fetch_types import FetchRequest
 from resources.http_fetch import HttpFeedFetcher
 from resources.llm import LLMResource
@@ -66,7 +67,7 @@ def test_the_real_config_loads_and_validates_every_section():
 
 
 def test_gpu_task_is_sized_in_one_place():
-    deploy = deployment_settings()
+    deploy = load_settings().deployment
     tags = gpu_run_tags()
     assert (tags["ecs/cpu"], tags["ecs/memory"]) == (deploy.gpu_task_cpu, deploy.gpu_task_memory)
     # before: the op tags said 16384 MiB while the run tags (production.yaml) said 14336
@@ -79,16 +80,16 @@ def test_gpu_task_is_sized_in_one_place():
 
 
 def test_llm_base_url_is_redacted_in_logs(monkeypatch, caplog):
-    from bitbybit_assets.enhance.assets import open_llm_session
+    from bitbybit_assets.llm_store import open_session
 
     url = "https://alice:sk-live-SECRET@llm.example/v1?api_key=SECRET2&region=eu"
     assert redact_url(url) == "https://***@llm.example/v1?api_key=***&region=eu"
     logs: list[str] = []
-    context = SimpleNamespace(run_id="r1", log=SimpleNamespace(info=logs.append, warning=logs.append))
+    log = SimpleNamespace(info=logs.append, warning=logs.append)
     store = SimpleNamespace(read_days=lambda *a, **k: __import__("polars").DataFrame())
     llm = LLMResource(base_url=url, api_key="sk-key-SECRET3", model="m")
     with caplog.at_level(logging.DEBUG):
-        session = open_llm_session(context, llm, store)
+        session = open_session(llm, store, run_id="r1", config=LLMConfig(), log=log)
     text = "\n".join(logs) + caplog.text + repr(llm.endpoint())
     assert session is not None and "llm.example" in text
     for secret in ("SECRET", "alice"):

@@ -15,8 +15,8 @@ from bitbybit_assets.enhance.enhance import enhance_articles
 from bitbybit_assets.publish.render import NewsletterSettings
 from bitbybit_assets.publish.sanitize import safe_url
 from bitbybit_assets.schemas import ENHANCED_ARTICLES, NEWSLETTERS
-from bitbybit_assets.text_safety import remove_unencodable
 from bitbybit_assets.warehouse.export import pg_text
+from bitbybit_base.text_safety import remove_unencodable
 from resources.llm import LLMConfig, LLMResource
 from resources.retry_after import parse_retry_after
 from tests.enhance.helpers import scored_frame

@@ -18,11 +18,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bitbybit_assets import quality_rules as rules
-from bitbybit_assets.publish.render import load_newsletter_settings
 from bitbybit_assets.schemas import ENHANCED_ARTICLES, NEWSLETTERS
-from bitbybit_assets.settings import load_settings
-from bitbybit_assets.text_safety import remove_unencodable
 from bitbybit_assets.warehouse.export import pg_text
+from bitbybit_base.settings import load_settings
+from bitbybit_base.text_safety import remove_unencodable
 from tests.hardening.support import (
     DAY,
     enhance_offline,
@@ -37,8 +36,8 @@ from tests.hardening.support import (
 )
 from tests.publish.helpers import enhanced_rows
 
-MIN_ARTICLES = load_newsletter_settings().min_articles
-MAX_HTML = load_newsletter_settings().max_html_bytes
+MIN_ARTICLES = load_settings().newsletter.min_articles
+MAX_HTML = load_settings().newsletter.max_html_bytes
 LIMITS = load_settings().ingest.limits
 
 SPECIAL = [

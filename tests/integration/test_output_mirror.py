@@ -3,7 +3,7 @@
 import pytest
 
 from bitbybit_assets.output_files import write_text_atomic
-from bitbybit_assets.settings import SettingsError, output_dir, output_mirror_uri
+from bitbybit_base.settings import SettingsError, output_dir, output_mirror_uri
 
 pytestmark = pytest.mark.integration
 

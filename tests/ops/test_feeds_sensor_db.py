@@ -8,7 +8,7 @@ import json
 import dagster as dg
 
 from bitbybit_assets import feeds_store
-from bitbybit_assets.settings import FeedConfig
+from bitbybit_base.settings import FeedConfig
 from sensors.config_change import build_config_change_sensor
 from tests.deliver.conftest import delivery_env, sink  # noqa: F401  (fixtures)
 from tests.ops.test_sensors import FEEDS, _evaluate

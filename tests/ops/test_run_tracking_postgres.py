@@ -9,6 +9,7 @@ import pytest
 from bitbybit_assets.partitions import daily_partitions
 from bitbybit_assets.warehouse.migrate import migrate
 from resources.lakehouse import DeltaIOManager, Lakehouse
+from resources.metrics import CloudWatchMetrics
 from resources.postgres import PostgresResource
 from sensors.run_tracking import build_run_tracking_sensors
 from tests.ops.test_sensors import DAY, broken_letters, enhanced, filtered
@@ -41,7 +42,8 @@ def test_failed_run_lands_in_pipeline_runs(isolated_env, warehouse_dsn):
         for _ in range(2):  # reported twice (e.g. a re-evaluated tick): still one row
             ctx = dg.build_run_status_sensor_context(
                 sensor_name=sensor.name, dagster_event=result.get_run_failure_event(), dagster_instance=instance,
-                dagster_run=result.dagster_run, resources={"postgres": PostgresResource(dsn=warehouse_dsn), "lakehouse": lh},
+                dagster_run=result.dagster_run, resources={"postgres": PostgresResource(dsn=warehouse_dsn), "lakehouse": lh,
+                           "metrics": CloudWatchMetrics()},
             )
             sensor(ctx)
     with psycopg2.connect(warehouse_dsn) as conn, conn.cursor() as cur:

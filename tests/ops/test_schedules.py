@@ -10,9 +10,9 @@ import pytest
 from bitbybit_assets.definitions import build_resources
 from bitbybit_assets.ingest import assets as ingest_assets
 from bitbybit_assets.jobs import all_jobs
-from bitbybit_assets.ops_wiring import ops_definitions
 from bitbybit_assets.partitions import daily_partitions
 from bitbybit_assets.schedules import build_schedules, daily_schedule, previous_day_partition
+from bitbybit_assets.wiring import operations_definitions
 from sensors.chain import chain_sensors, follow_up_request
 
 
@@ -83,8 +83,8 @@ def test_schedule_follows_config(tmp_path, monkeypatch):
 
 def test_ops_definitions_bind_to_the_given_jobs():
     jobs = all_jobs()
-    local = ops_definitions("local", jobs=jobs)
-    prod = ops_definitions("prod", jobs=jobs)
+    local = operations_definitions("local", jobs=jobs)
+    prod = operations_definitions("prod", jobs=jobs)
     assert local["jobs"] == jobs and [s.job_name for s in local["schedules"]] == ["daily_pipeline"]
     assert [s.job_name for s in prod["schedules"]] == ["ingest"]
     names = {s.name for s in prod["sensors"]}

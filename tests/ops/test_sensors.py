@@ -13,10 +13,11 @@ import pytest
 
 from bitbybit_assets import checks
 from bitbybit_assets.partitions import daily_partitions, days_in_context
-from bitbybit_assets.warehouse.db import Warehouse
 from resources.lakehouse import DeltaIOManager, Lakehouse
+from resources.metrics import CloudWatchMetrics
 from resources.notify import Notifier
 from resources.postgres import PostgresResource
+from resources.warehouse_db import Warehouse
 from sensors.alerts import build_alert_sensor
 from sensors.config_change import build_config_change_sensor
 from sensors.run_tracking import build_run_tracking_sensors, is_check_only
@@ -51,9 +52,12 @@ def broken_letters(context: dg.AssetExecutionContext) -> pl.DataFrame:
     raise RuntimeError("template missing: kaboom")
 
 
+NO_METRICS = CloudWatchMetrics()  # disabled: the run-tracking sensors publish nothing
+
+
 def _resources(**extra) -> dict:
     lh = Lakehouse()
-    return {"lakehouse": lh, "io_manager": DeltaIOManager(lakehouse=lh), **extra}
+    return {"lakehouse": lh, "io_manager": DeltaIOManager(lakehouse=lh), "metrics": NO_METRICS, **extra}
 
 
 def _run(assets, instance, job_name="daily_pipeline", checks_defs=(), **kwargs):
@@ -192,7 +196,7 @@ def test_successful_run_is_recorded_with_counts_and_metrics(isolated_env):
         result = _run([filtered, enhanced, letters], instance, partition_key=DAY)
         assert result.success
         ctx = _status_context(result, instance, result.get_run_success_event(),
-                              {"postgres": FakePostgres(), "lakehouse": Lakehouse()})
+                              {"postgres": FakePostgres(), "lakehouse": Lakehouse(), "metrics": NO_METRICS})
         out = _tracking_sensor("success")(ctx)
     row = _inserted_run()
     assert row["dagster_run_id"] == result.run_id and row["status"] == "completed"
@@ -217,7 +221,7 @@ def test_range_run_metrics_per_day(isolated_env):
         result = _run([filtered, enhanced, letters], instance, tags=tags)
         assert result.success
         out = _tracking_sensor("success")(_status_context(result, instance, result.get_run_success_event(),
-                                                          {"postgres": FakePostgres(), "lakehouse": Lakehouse()}))
+                                                          {"postgres": FakePostgres(), "lakehouse": Lakehouse(), "metrics": NO_METRICS}))
     row = _inserted_run()
     assert row["partition_start"] == D1 and row["partition_end"] == D2 and "partition_key" not in row
     assert row["total_articles_input"] == 80 and row["articles_output"] == 20
@@ -228,7 +232,7 @@ def test_failed_run_is_recorded_with_its_error(failed_run):
     WRITTEN.clear()
     result, instance = failed_run
     out = _tracking_sensor("failure")(_status_context(result, instance, result.get_run_failure_event(),
-                                                      {"postgres": FakePostgres(), "lakehouse": Lakehouse()}))
+                                                      {"postgres": FakePostgres(), "lakehouse": Lakehouse(), "metrics": NO_METRICS}))
     assert out is None  # no metrics for a failed run
     row = _inserted_run()
     assert row["status"] == "failed" and row["total_articles_input"] == 40 and "articles_output" in row
@@ -241,7 +245,7 @@ def test_no_dsn_skips_the_row(failed_run, monkeypatch):
     monkeypatch.delenv("POSTGRES_HOST", raising=False)
     result, instance = failed_run
     ctx = _status_context(result, instance, result.get_run_failure_event(),
-                          {"postgres": PostgresResource(), "lakehouse": Lakehouse()})
+                          {"postgres": PostgresResource(), "lakehouse": Lakehouse(), "metrics": NO_METRICS})
     _tracking_sensor("failure")(ctx)
     assert WRITTEN == []
 

@@ -11,7 +11,7 @@ from bitbybit_assets.enhance.assets import enhanced_articles
 from bitbybit_assets.partitions import daily_partitions
 from bitbybit_assets.publish.assets import newsletters
 from bitbybit_assets.schemas import ENHANCED_ARTICLES, LLM_CACHE, LLM_CALLS, NEWSLETTERS
-from bitbybit_assets.settings import PROJECT_ROOT
+from bitbybit_base.settings import PROJECT_ROOT
 from resources.embeddings import EmbeddingModel
 from resources.lakehouse import DeltaIOManager, Lakehouse
 from resources.llm import ENV_API_KEY, ENV_BASE_URL, ENV_MODEL, ENV_OPENAI_KEY, LLMResource
@@ -28,6 +28,13 @@ def scored_stub(context: dg.AssetExecutionContext) -> pl.DataFrame:
     return scored_frame(12, day=day, selected_every=1)
 
 
+@dg.asset(name="scored_articles", partitions_def=daily_partitions)
+def quiet_scored_stub(context: dg.AssetExecutionContext) -> pl.DataFrame:
+    """A quiet day: three picks passed the floor, fewer than top_n (as curation marks it)."""
+    day = date.fromisoformat(context.partition_key)
+    return scored_frame(3, day=day, selected_every=1).with_columns(quiet_day=pl.lit(True))
+
+
 @pytest.fixture
 def env(isolated_env, monkeypatch):
     for var in (ENV_BASE_URL, ENV_API_KEY, ENV_OPENAI_KEY, ENV_MODEL):
@@ -41,10 +48,10 @@ def env(isolated_env, monkeypatch):
     return isolated_env
 
 
-def run(llm: LLMResource):
+def run(llm: LLMResource, scored: dg.AssetsDefinition = scored_stub):
     lakehouse = Lakehouse()
     result = dg.materialize(
-        [scored_stub, enhanced_articles, newsletters],
+        [scored, enhanced_articles, newsletters],
         partition_key=DAY.isoformat(),
         resources={
             "lakehouse": lakehouse,
@@ -80,6 +87,20 @@ def test_offline_materialisation_writes_tables_and_files(env):
     emeta = result.asset_materializations_for_node("enhanced_articles")[0].metadata
     assert emeta["llm_calls"].value == 0 and emeta["summary_sources"].value == {"offline": 12}
     assert lh.read_days("llm_calls", DAY, DAY).is_empty()
+    assert meta["quiet_days"].value == [] and "quiet day" not in row["text"]
+    assert enhanced["quiet_day"].fill_null(False).sum() == 0
+
+
+def test_a_quiet_day_flows_from_scored_articles_into_the_newsletter(env):
+    result, lh = run(LLMResource(), quiet_scored_stub)
+    enhanced = lh.read_days("enhanced_articles", DAY, DAY)
+    assert enhanced.height == 3 and enhanced["quiet_day"].to_list() == [True] * 3
+    row = lh.read_days("newsletters", DAY, DAY).row(0, named=True)
+    assert row["article_count"] == 3
+    note = "A quiet day: 3 stories met our bar today."
+    assert note in row["text"] and note in row["html"]
+    meta = result.asset_materializations_for_node("newsletters")[0].metadata
+    assert meta["quiet_days"].value == [DAY.isoformat()]
 
 
 def test_llm_materialisation_ledger_cache_and_rerun(env):

@@ -141,6 +141,35 @@ def test_plain_text_version(day12):
     assert "\n\n\n" not in text
 
 
+def test_quiet_day_says_so_under_the_intro_in_html_and_text():
+    rows = [enhanced_row(i, quiet_day=True) for i in range(3)]
+    result = build_day(DAY, rows, settings=SETTINGS, write_files=False)
+    note = "A quiet day: 3 stories met our bar today."
+    assert result.rendered.quiet_day
+    tree = LexborHTMLParser(result.row["html"])
+    quiet = tree.css("p.quiet")
+    assert [p.text() for p in quiet] == [note]
+    assert "font-style" in (quiet[0].attributes.get("style") or "")  # inlined like the rest
+    # right under the intro, before the first section
+    body = tree.body.text()
+    assert body.index(result.row["intro"][:40]) < body.index(note) < body.index("Top story")
+    text = result.row["text"]
+    assert note in text and text.index(note) < text.index("TOP STORY")
+    assert "\n\n\n" not in text
+
+    one = build_day(DAY, [enhanced_row(0, quiet_day=True)], settings=SETTINGS, write_files=False)
+    assert "A quiet day: 1 story met our bar today." in one.row["text"]
+
+
+def test_a_full_day_has_no_quiet_note(day12):
+    assert not day12.rendered.quiet_day
+    assert not LexborHTMLParser(day12.row["html"]).css("p.quiet")
+    assert "quiet day" not in day12.row["text"].lower()
+    # rows written before the column existed read as null: not quiet
+    old = build_day(DAY, [enhanced_row(i, quiet_day=None) for i in range(3)], settings=SETTINGS, write_files=False)
+    assert not old.rendered.quiet_day and "quiet day" not in old.row["text"].lower()
+
+
 def test_plain_text_long_urls_and_titles_wrap():
     long_url = "https://very-long-domain-name.example.com/" + "segment/" * 12 + "article.html"
     rows = [

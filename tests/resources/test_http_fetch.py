@@ -10,7 +10,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from bitbybit_assets.settings import FetchSettings
+from bitbybit_base.settings import FetchSettings
 from resources import http_fetch
 from resources.fetch_types import FetchRequest
 from resources.http_fetch import HttpFeedFetcher, blocked_reason, parse_retry_after

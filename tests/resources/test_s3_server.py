@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 from deltalake import DeltaTable
 
-from bitbybit_assets import settings
+from bitbybit_base import settings
 from tests.support.s3_server import S3Server
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import psycopg2
 import pytest
 
-from bitbybit_assets.warehouse.db import PostgresWarehouse
+from resources.warehouse_db import PostgresWarehouse
 from tests.support.postgres import ADMIN_DSN, create_database, drop_database, pg_env  # noqa: F401
 
 pytestmark = pytest.mark.integration

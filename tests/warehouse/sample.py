@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 
 from bitbybit_assets.schemas import FILTERED_ARTICLES, RAW_FEEDS, conform
-from bitbybit_assets.warehouse.loads import ENHANCED_COLS, LLM_CALLS_COLS, NEWSLETTER_COLS, SCORED_COLS
+from bitbybit_assets.warehouse.tables import ENHANCED_COLS, LLM_CALLS_COLS, NEWSLETTER_COLS, SCORED_COLS
 
 DAY1 = date(2026, 7, 18)
 DAY2 = date(2026, 7, 19)

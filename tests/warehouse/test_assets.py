@@ -17,11 +17,11 @@ from bitbybit_assets.warehouse.assets import (
     warehouse_resources,
 )
 from bitbybit_assets.warehouse.config import duckdb_path
-from bitbybit_assets.warehouse.db import PostgresWarehouse, connect_duckdb
 from bitbybit_assets.warehouse.export import validate_api_payload
 from bitbybit_assets.warehouse.loads import table_counts
 from resources.lakehouse import Lakehouse
 from resources.postgres import PostgresResource
+from resources.warehouse_db import PostgresWarehouse, connect_duckdb
 from tests.warehouse.conftest import pg_env
 from tests.warehouse.sample import DAY1, DAY2, day_frames
 

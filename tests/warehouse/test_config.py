@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from bitbybit_assets.settings import SettingsError
-from bitbybit_assets.warehouse.config import dbt_target, duckdb_path, warehouse_settings
-from bitbybit_assets.warehouse.dbt_assets import dbt_env, dbt_vars, postgres_env_from_dsn
+from bitbybit_assets.warehouse.config import dbt_target, duckdb_path
+from bitbybit_assets.warehouse.dbt_assets import dbt_day_env, dbt_env, dbt_vars, postgres_env_from_dsn
+from bitbybit_base.settings import SettingsError, load_settings
 
 
 def test_production_yaml_section_validates():
-    cfg = warehouse_settings()
+    cfg = load_settings().warehouse
     assert cfg.feed_yield_window_days == 30 and cfg.postgres.connect_attempts >= 1
 
 
@@ -35,11 +35,13 @@ def test_locations_and_target(monkeypatch, tmp_path):
     assert duckdb_path() == Path(tmp_path / "x" / "w.duckdb")
 
 
-def test_dbt_vars_for_one_day_and_a_range():
-    v = dbt_vars([date(2026, 7, 18)])
-    assert v["day"] == "2026-07-18" and "start_day" not in v and v["yield_window_days"] == 30
-    r = dbt_vars([date(2026, 7, 18), date(2026, 7, 19), date(2026, 7, 20)])
-    assert (r["start_day"], r["end_day"]) == ("2026-07-18", "2026-07-20") and "day" not in r
+def test_dbt_vars_stay_the_same_and_days_go_in_the_environment():
+    assert dbt_vars() == {"yield_window_days": 30, "trend_window_days": 7}  # no day: partial parsing holds
+    assert dbt_day_env([date(2026, 7, 18)]) == {
+        "BITBYBIT_DBT_DAY": "2026-07-18", "BITBYBIT_DBT_START_DAY": "", "BITBYBIT_DBT_END_DAY": ""}
+    r = dbt_day_env([date(2026, 7, 19), date(2026, 7, 18), date(2026, 7, 20)])
+    assert (r["BITBYBIT_DBT_DAY"], r["BITBYBIT_DBT_START_DAY"], r["BITBYBIT_DBT_END_DAY"]) == (
+        "", "2026-07-18", "2026-07-20")
 
 
 def test_dbt_env_from_dsn_is_temporary(monkeypatch):

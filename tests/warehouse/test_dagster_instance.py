@@ -9,7 +9,7 @@ import dagster as dg
 import psycopg2
 import pytest
 
-from bitbybit_assets.warehouse.db import PostgresWarehouse
+from resources.warehouse_db import PostgresWarehouse
 from tests.support.postgres import dagster_pg_env, dagster_pg_storage
 
 pytestmark = pytest.mark.integration

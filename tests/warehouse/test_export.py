@@ -12,7 +12,6 @@ import psycopg2
 import pytest
 
 from bitbybit_assets.output_files import write_text_atomic
-from bitbybit_assets.warehouse.db import PostgresWarehouse
 from bitbybit_assets.warehouse.export import (
     API_SCHEMA_PATH,
     ExportValidationError,
@@ -26,6 +25,7 @@ from bitbybit_assets.warehouse.export import (
 )
 from bitbybit_assets.warehouse.loads import RunInfo, build_day_tables, entry_uuid, table_counts
 from bitbybit_assets.warehouse.migrate import migrate
+from resources.warehouse_db import PostgresWarehouse
 from tests.warehouse.sample import DAY1, day_frames
 
 RUN = RunInfo("0f9e8d7c-6b5a-4938-8271-605f4e3d2c1b", started_at=datetime(2026, 7, 19, 6, 30, tzinfo=UTC))

@@ -8,22 +8,19 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from bitbybit_assets.warehouse.db import DuckDBWarehouse, PostgresWarehouse, connect_duckdb
 from bitbybit_assets.warehouse.loads import (
-    STAGING_TABLES,
-    RunInfo,
     Thresholds,
     WarehouseLoadError,
-    article_counts,
     build_day_tables,
     entry_uuid,
     load_day,
     load_days,
-    record_pipeline_run,
-    run_uuid,
     table_counts,
 )
 from bitbybit_assets.warehouse.migrate import migrate
+from bitbybit_assets.warehouse.pipeline_runs import RunInfo, article_counts, record_pipeline_run, run_uuid
+from bitbybit_assets.warehouse.tables import STAGING_TABLES
+from resources.warehouse_db import DuckDBWarehouse, PostgresWarehouse, connect_duckdb
 from tests.warehouse.sample import DAY1, DAY2, concat_days, day_frames
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,6 @@ import shutil
 import psycopg2
 import pytest
 
-from bitbybit_assets.warehouse.db import PostgresWarehouse, connect_duckdb
-from bitbybit_assets.warehouse.loads import SEED_COLUMN_TYPES, STAGING_TABLES
 from bitbybit_assets.warehouse.migrate import (
     MIGRATIONS_DIR,
     MigrationError,
@@ -17,6 +15,8 @@ from bitbybit_assets.warehouse.migrate import (
     discover,
     migrate,
 )
+from bitbybit_assets.warehouse.tables import SEED_COLUMN_TYPES, STAGING_TABLES
+from resources.warehouse_db import PostgresWarehouse, connect_duckdb
 
 pytestmark = pytest.mark.integration
 

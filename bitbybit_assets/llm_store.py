@@ -1,20 +1,28 @@
-"""Persist the LLM ledger (``llm_calls``) and answer cache (``llm_cache``) as Delta tables.
+"""The LLM ledger (``llm_calls``) and answer cache (``llm_cache``) tables, and a run's session over them.
 
-Both are append-only histories. Writes are blind Delta appends (``Lakehouse.append_rows``): they
-never read-modify-rewrite a day, so two runs saving at the same time both keep every row (a
-read-then-overwrite would make one of them lose or fail). A key may therefore appear twice after a
-race (two runs caching the same answer); readers de-duplicate: the cache keeps the first answer
-written for a key, the ledger counts each ``call_id`` once. The cache's ``partition_date`` is the
-day an entry was first written; lookups read every day.
+Both tables are append-only histories, written by ``enhanced_articles`` and ``newsletters``
+through the LLM session (declared in the lineage as assets of their own, see
+:mod:`bitbybit_assets.enhance.llm_tables`). Writes are blind Delta appends
+(``Lakehouse.append_rows``): they never read-modify-rewrite a day, so two runs saving at the same
+time both keep every row (a read-then-overwrite would make one of them lose or fail). A key may
+therefore appear twice after a race (two runs caching the same answer); readers de-duplicate: the
+cache keeps the first answer written for a key, the ledger counts each ``call_id`` once. The
+cache's ``partition_date`` is the day an entry was first written; lookups read every day.
+
+:func:`open_session` / :func:`close_session` are what both LLM-using stages do around their work:
+load the cache and the run's spend so far, then store the new ledger rows and cache entries.
+No Dagster here: the caller hands in the run id and a logger.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import Any, Protocol
 
 import polars as pl
 
+from bitbybit_assets.enhance.prompts import PROMPT_VERSION
 from bitbybit_assets.schemas import LLM_CACHE, LLM_CALLS
 
 LEDGER_TABLE = "llm_calls"
@@ -90,3 +98,50 @@ def run_cost(store: DayStore, run_id: str) -> float:
     if df.is_empty() or "run_id" not in df.columns:
         return 0.0
     return float(df.filter(pl.col("run_id") == run_id)["cost_usd"].sum())
+
+
+class SessionFactory(Protocol):
+    """What :func:`open_session` needs of ``resources.llm.LLMResource``."""
+
+    def endpoint(self, config: Any = None) -> Any: ...
+    def session(self, **kwargs: Any) -> Any: ...
+
+
+def open_session(
+    llm: SessionFactory,
+    store: DayStore,
+    *,
+    run_id: str,
+    config: Any,
+    log: logging.Logger | logging.LoggerAdapter | Any,
+    prompt_version: str = PROMPT_VERSION,
+) -> Any:
+    """This run's LLM session with the stored cache and the run's spend so far, or ``None``
+    (the offline path) when no endpoint is configured."""
+    endpoint = llm.endpoint(config)
+    if endpoint is None:
+        log.info("no LLM endpoint configured (BITBYBIT_LLM_BASE_URL / API key): offline path")
+        return None
+    cache = load_cache(store, model=endpoint.model, prompt_version=prompt_version)
+    # the budget is per run: what earlier stages of this run spent (from the ledger) counts too
+    spent = run_cost(store, run_id)
+    log.info(
+        f"LLM {endpoint.model} at {endpoint.describe()}; {len(cache)} cached answers; "
+        f"${spent:.4f} of the ${config.budget_usd_per_run:.2f} run budget already spent"
+    )
+    return llm.session(
+        run_id=run_id,
+        prompt_version=prompt_version,
+        cache=cache,
+        config=config,
+        spent_before_usd=spent,
+    )
+
+
+def close_session(session: Any, store: DayStore) -> dict:
+    """Store the session's ledger rows and new cache entries; the ledger totals (asset metadata)."""
+    if session is None:
+        return {"llm_calls": 0, "llm_cost_usd": 0.0}
+    save_ledger(store, session.ledger)
+    save_cache(store, session.new_cache_rows)
+    return session.summary()

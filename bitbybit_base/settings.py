@@ -1,4 +1,9 @@
-"""Every setting in one place, read at call time (never at import time).
+"""Every setting in one place, read at call time (never at import time): the bottom layer.
+
+Locations and secrets come from environment variables (the functions below); thresholds come from
+``config/production.yaml``, parsed into the typed :class:`Settings` (models in
+:mod:`bitbybit_base.settings_models`) by :func:`load_settings`, which only :func:`runtime_settings`
+calls. No Dagster, nothing from ``bitbybit_assets``/``resources``/``sensors``: every layer imports this.
 
 ``BITBYBIT_ENV`` picks the deployment: ``local`` (default: embedded, on-disk lakehouse, DuckDB for dbt)
 or ``prod`` (lakehouse on S3, Postgres for the Dagster instance and warehouse). Thresholds come from
@@ -9,13 +14,47 @@ from environment variables.
 from __future__ import annotations
 
 import os
-from datetime import date
+import secrets
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
+
+from bitbybit_base.settings_models import (  # noqa: F401  (re-exported: one import path for settings)
+    ECS_CPU_UNITS,
+    AdSettings,
+    AlertSettings,
+    CheckSettings,
+    ConfigChangeSettings,
+    ContentFilterSettings,
+    CostSettings,
+    CurationSettings,
+    DbtTarget,
+    DeliverySettings,
+    DeploymentSettings,
+    EmbeddingSettings,
+    EnhancementSettings,
+    FeedConfig,
+    FetchSettings,
+    IngestLimits,
+    IngestSettings,
+    KeywordGroup,
+    LLMConfig,
+    MaintenanceSettings,
+    MetricsSettings,
+    NewsletterSettings,
+    OperationsSettings,
+    PipelineSettings,
+    PostgresSettings,
+    RunTrackingSettings,
+    ScoreWeights,
+    Settings,
+    Topic,
+    TopicSettings,
+    WarehouseSettings,
+)
 
 ENV_VAR = "BITBYBIT_ENV"
 ENVIRONMENTS = ("local", "prod")
@@ -152,6 +191,15 @@ def postgres_dsn() -> str | None:
     return f"postgresql://{auth}{netloc}:{port}/{quote(db, safe='')}"
 
 
+def gpu_runner(configured: str) -> Literal["ecs", "batch"]:
+    """Where GPU runs go: ``BITBYBIT_GPU_RUNNER`` (set by the stack of an environment with
+    ``batch: true``) or ``configured`` (``deployment.gpu_runner``)."""
+    value = (os.environ.get("BITBYBIT_GPU_RUNNER", "").strip().lower() or configured).lower()
+    if value not in ("ecs", "batch"):
+        raise SettingsError(f"BITBYBIT_GPU_RUNNER={value!r} is not one of ecs, batch")
+    return value  # type: ignore[return-value]
+
+
 def public_url(configured: str) -> str:
     """Base URL of the desk (unsubscribe and confirm links): ``BITBYBIT_PUBLIC_URL`` or ``configured``."""
     url = (os.environ.get("BITBYBIT_PUBLIC_URL", "").strip() or configured).rstrip("/")
@@ -175,8 +223,6 @@ def secret_key() -> bytes:
         raise SettingsError("BITBYBIT_ENV=prod needs BITBYBIT_SECRET_KEY (32+ random characters)")
     path = data_dir() / ".secret_key"
     if not path.exists():
-        import secrets
-
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -185,135 +231,6 @@ def secret_key() -> bytes:
 
 
 # ---------------------------------------------------------------- configuration files
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PipelineSettings(_Section):
-    start_date: date = date(2026, 7, 18)
-    timezone: str = "UTC"
-    schedule_cron: str = "30 6 * * *"
-    schedule_timezone: str = "UTC"
-    newsletter_deadline_hours: int = 9
-
-
-class FetchSettings(_Section):
-    """``ingest.fetch``: live HTTP limits. Out-of-range values fail at load, naming the key."""
-
-    timeout_seconds: float = Field(20.0, gt=0, le=600)  # connect, each read and one attempt end to end
-    # everything for one feed (DNS, every redirect, retry and Retry-After wait) ends by this deadline
-    feed_deadline_seconds: float = Field(120.0, gt=0, le=3600)
-    max_bytes: int = Field(10 * 1024 * 1024, ge=1, le=1024**3)
-    max_redirects: int = Field(5, ge=0, le=20)
-    max_retries: int = Field(2, ge=0, le=10)
-    max_retry_after_seconds: float = Field(120.0, ge=0, le=3600)
-    concurrency: int = Field(8, ge=1, le=64)
-    per_host_delay_seconds: float = Field(1.0, ge=0, le=60)
-    user_agent: str = Field("bitbybit/0.1 (newsletter curation bot)", min_length=1, max_length=300)
-    allow_private_addresses: bool = False
-
-    @field_validator("user_agent")
-    @classmethod
-    def _header_safe(cls, v: str) -> str:
-        if any(ord(c) < 32 or ord(c) == 127 for c in v):
-            raise ValueError("user_agent must not contain control characters (it is an HTTP header)")
-        return v
-
-
-class IngestLimits(_Section):
-    """``ingest.limits``: caps on what one feed can put into the lakehouse (defaults fit every
-    real feed of the corpus with a wide margin: longest title 263 characters, longest text
-    46k characters, most entries 253, largest document 1.2 MB)."""
-
-    max_document_bytes: int = Field(10 * 1024 * 1024, ge=1024)  # larger documents are refused
-    max_entries_per_feed: int = Field(1000, ge=1)  # the first N entries of a document are kept
-    max_title_chars: int = Field(500, ge=20)  # longer titles are cut (with an ellipsis)
-    max_summary_chars: int = Field(100_000, ge=200)  # clean text of one entry
-    max_html_chars: int = Field(500_000, ge=1000)  # each of summary_html / content_html
-    max_url_chars: int = Field(2048, ge=64)  # longer links are dropped
-
-
-class IngestSettings(_Section):
-    history_days: int = Field(30, ge=0)
-    allow_missing_history: bool = False
-    fetch: FetchSettings = FetchSettings()
-    limits: IngestLimits = IngestLimits()
-
-
-class ContentFilterSettings(_Section):
-    min_words: int = 3
-    min_chars: int = 12
-    max_age_days: int = 7
-    max_future_hours: int = 36
-    allowed_languages: list[str] = ["en"]
-    blocked_domains: list[str] = []
-    blocked_keywords: list[str] = []
-    blocked_title_patterns: list[str] = []
-
-
-class DeliverySettings(_Section):
-    """``delivery:``: subscribers, approval and sending (transport secrets come from the environment)."""
-
-    approval: Literal["manual", "auto"] = "manual"
-    # auto mode: a day's issue is approved (by "auto") once every blocking check passed and this
-    # local time of the day after the partition is reached, in ``send_timezone``
-    send_time: str = Field("07:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
-    send_timezone: str = "UTC"
-    double_opt_in: bool = False
-    transport: Literal["smtp", "ses"] = "smtp"
-    rate_per_second: float = Field(10.0, gt=0, le=1000)
-    batch_size: int = Field(50, ge=1, le=1000)  # messages per SMTP connection before reconnecting
-    max_attempts: int = Field(3, ge=1, le=10)  # tries per recipient within one run (4xx, throttling)
-    retry_backoff_seconds: float = Field(2.0, ge=0)
-    timeout_seconds: float = Field(30.0, gt=0)
-    claim_timeout_minutes: int = Field(30, ge=1)  # a claim older than this from a dead run is "in doubt"
-    public_url: str = "http://127.0.0.1:8000"  # where the desk (unsubscribe/confirm links) is reached
-    list_id: str = "bitbybit.newsletter"  # List-Id header: <list_id>
-    sensor_interval_seconds: int = Field(60, ge=10)
-    lookback_days: int = Field(3, ge=1, le=31)  # how many recent days the delivery sensor watches
-
-
-class Settings(_Section):
-    """The parsed ``production.yaml``. Sections owned by later stages stay plain dicts here and
-    are validated by the stage that reads them."""
-
-    pipeline: PipelineSettings = PipelineSettings()
-    ingest: IngestSettings = IngestSettings()
-    content_filter: ContentFilterSettings = ContentFilterSettings()
-    curation: dict = {}
-    enhancement: dict = {}
-    llm: dict = {}
-    newsletter: dict = {}
-    embeddings: dict = {}
-    topics: dict = {}
-    warehouse: dict = {}
-    deployment: dict = {}
-    operations: dict = {}
-    delivery: DeliverySettings = DeliverySettings()
-
-
-class FeedConfig(_Section):
-    name: str
-    url: str
-    enabled: bool = True
-    category: str = "general"
-    trust: float = Field(0.5, ge=0.0, le=1.0)
-
-    @field_validator("name")
-    @classmethod
-    def _slug(cls, v: str) -> str:
-        if not v or any(c in v for c in "/\\ \t") or v.startswith("."):
-            raise ValueError(f"feed name {v!r} must be a slug (no slashes or spaces)")
-        return v
-
-    @field_validator("url")
-    @classmethod
-    def _http(cls, v: str) -> str:
-        if not v.lower().startswith(("http://", "https://")):
-            raise ValueError(f"feed url {v!r} must be http(s)")
-        return v
 
 
 def _read_yaml(path: Path) -> dict:
@@ -355,36 +272,12 @@ def _validation_message(path: Path | str, exc: ValidationError, prefix: tuple = 
     return f"{path}: " + ("\n  ".join(lines) if len(lines) > 1 else lines[0] if lines else str(exc))
 
 
-def _stage_models() -> dict[str, type[BaseModel]]:
-    """The models of the sections ``Settings`` keeps as plain dicts (imported lazily: they live
-    with their stages and import this module)."""
-    from bitbybit_assets.curate.config import CurationSettings, EmbeddingSettings, TopicSettings
-    from bitbybit_assets.deploy_config import DeploymentSettings
-    from bitbybit_assets.enhance.enhance import EnhancementSettings
-    from bitbybit_assets.enhance.llm_config import LLMConfig
-    from bitbybit_assets.ops_config import OperationsSettings
-    from bitbybit_assets.publish.render import NewsletterSettings
-    from bitbybit_assets.warehouse.config import WarehouseSettings
-
-    return {
-        "curation": CurationSettings,
-        "enhancement": EnhancementSettings,
-        "llm": LLMConfig,
-        "newsletter": NewsletterSettings,
-        "embeddings": EmbeddingSettings,
-        "topics": TopicSettings,
-        "warehouse": WarehouseSettings,
-        "deployment": DeploymentSettings,
-        "operations": OperationsSettings,
-    }
-
-
 def load_settings(path: Path | None = None) -> Settings:
     """Parse ``config/production.yaml`` (or ``BITBYBIT_SETTINGS_FILE``).
 
-    Every section is validated here, at load, including those kept as plain dicts (by their
-    stage's model): a bad value fails at once with the file, the key and what was expected, not
-    when the stage that reads it runs."""
+    Every section is validated here, at load, by its model: a bad value fails at once with the
+    file, the key and what was expected, not when the stage that reads it runs. Code outside this
+    module calls :func:`runtime_settings` (the one call site)."""
     path = path or settings_file()
     return validate_settings(_read_yaml(path), path)
 
@@ -402,6 +295,8 @@ def read_settings_data(path: Path | None = None) -> dict:
 def validate_settings(data: dict, source: Path | str) -> Settings:
     """``data`` validated as :func:`load_settings` does (every section, by its model); errors name
     ``source`` and the key. The desk's Settings page validates its overrides with this too."""
+    if not isinstance(data, dict):
+        raise SettingsError(f"{source}: expected a mapping at the top level, got {_type_name(data)}")
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
@@ -410,26 +305,39 @@ def validate_settings(data: dict, source: Path | str) -> Settings:
         if isinstance(exc, SettingsError):
             raise
         raise SettingsError(f"{source}: {exc}") from exc
-    for name, model in _stage_models().items():
-        section = getattr(settings, name)
-        if not isinstance(section, dict):
-            raise SettingsError(f"{source}: {name}: expected a mapping, got {_type_name(section)}")
-        try:
-            model.model_validate(section)
-        except ValidationError as exc:
-            raise SettingsError(_validation_message(source, exc, (name,))) from exc
     return settings
 
 
-def load_feeds(path: Path | None = None, *, enabled_only: bool = True) -> list[FeedConfig]:
-    """The feed list: ``config/feeds.yaml`` (or ``BITBYBIT_FEEDS_FILE``), or, without ``path`` and with
-    ``BITBYBIT_FEEDS_SOURCE=database`` (prod default), the ``feeds`` table (:mod:`bitbybit_assets.feeds_store`)."""
-    if path is None:
-        from bitbybit_assets import feeds_store
+_RUNTIME: dict[Path, tuple[tuple[int, int], Settings]] = {}
 
-        if feeds_store.feeds_source() == "database":
-            return feeds_store.database_feeds(enabled_only=enabled_only)
-    path = path or _path_from_env("BITBYBIT_FEEDS_FILE", config_dir() / "feeds.yaml")
+
+def runtime_settings() -> Settings:
+    """The settings of this process: :func:`load_settings` of :func:`settings_file`, parsed once and
+    parsed again only when the file changes (its mtime or size). The one call site of the loader:
+    definitions, sensors, the CLI and the desk get their :class:`Settings` here, and hand it on."""
+    path = settings_file()
+    try:
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        return load_settings(path)  # missing: load_settings names the file
+    cached = _RUNTIME.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    loaded = load_settings(path)
+    _RUNTIME[path] = (stamp, loaded)
+    return loaded
+
+
+def feeds_file() -> Path:
+    """``config/feeds.yaml`` (or ``BITBYBIT_FEEDS_FILE``)."""
+    return _path_from_env("BITBYBIT_FEEDS_FILE", config_dir() / "feeds.yaml")
+
+
+def read_feeds_file(path: Path | None = None, *, enabled_only: bool = True) -> list[FeedConfig]:
+    """The feeds of the YAML file ``path`` (default :func:`feeds_file`), validated. The pipeline's
+    feed list (YAML or the ``feeds`` table) is :func:`bitbybit_assets.feeds_store.load_feeds`."""
+    path = path or feeds_file()
     data = _read_yaml(path)
     items = data.get("feeds")
     if items is None:

@@ -1,8 +1,8 @@
 """Operations in one call: schedule, sensors, asset checks (quality gates + freshness) and the
-``notifier`` resource, ready to merge into the one ``Definitions``::
+``notifier`` and ``metrics`` resources, ready to merge into the one ``Definitions``::
 
     jobs = all_jobs()
-    ops = ops_definitions(env, jobs=jobs, assets=assets)
+    ops = operations_definitions(env, jobs=jobs, assets=assets)
     dg.Definitions(assets=assets, jobs=ops["jobs"], schedules=ops["schedules"], sensors=ops["sensors"],
                    asset_checks=ops["asset_checks"], resources={**build_resources(env), **ops["resources"]})
 
@@ -17,14 +17,16 @@ from typing import Any
 import dagster as dg
 
 from bitbybit_assets.checks import build_asset_checks, build_freshness_checks, build_freshness_sensor
-from bitbybit_assets.ops_config import operations_settings
+from bitbybit_assets.jobs import all_jobs
 from bitbybit_assets.schedules import build_schedules
+from bitbybit_base.settings import runtime_settings
+from resources.metrics import CloudWatchMetrics
 from resources.notify import Notifier
 from resources.postgres import PostgresResource
 from sensors import all_sensors
 
 
-def ops_definitions(env: str, jobs: Sequence | None = None, assets: Sequence[Any] | None = None) -> dict:
+def operations_definitions(env: str, jobs: Sequence | None = None, assets: Sequence[Any] | None = None) -> dict:
     """``{"jobs", "schedules", "sensors", "asset_checks", "resources"}`` for deployment ``env``.
 
     ``assets``: when given, checks are built only for assets among them (partitioned like them);
@@ -32,10 +34,9 @@ def ops_definitions(env: str, jobs: Sequence | None = None, assets: Sequence[Any
     returned: ``lakehouse`` (checks, run tracking).
     """
     if jobs is None:
-        from bitbybit_assets.jobs import all_jobs
-
         jobs = all_jobs()
-    running = operations_settings().start_running
+    settings = runtime_settings()
+    running = settings.operations.start_running
     sensor_status = dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
     schedule_status = dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
     freshness = build_freshness_checks(assets)
@@ -47,6 +48,8 @@ def ops_definitions(env: str, jobs: Sequence | None = None, assets: Sequence[Any
         "schedules": build_schedules(env, jobs, schedule_status),
         "sensors": sensors,
         "asset_checks": [*build_asset_checks(assets), *freshness],
-        # postgres: the same resource the warehouse assets use (run tracking writes pipeline_runs)
-        "resources": {"notifier": Notifier(), "postgres": PostgresResource()},
+        # postgres: the same resource the warehouse assets use (run tracking writes pipeline_runs);
+        # metrics: CloudWatch, on in prod (operations.metrics), published by the run-tracking sensors
+        "resources": {"notifier": Notifier(), "postgres": PostgresResource(),
+                      "metrics": CloudWatchMetrics.from_settings(settings.operations.metrics, env)},
     }
