@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from bitbybit_assets.ingest.local_run import filtered_articles_for_days
+from evaluation.local_run import filtered_articles_for_days
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,9 @@ def _fingerprint(corpus: Path, days: list[date], history_days: int) -> str:
 
 def filtered_rows(corpus: Path, days: list[date], *, cache_dir: Path | None = CACHE_DIR) -> pl.DataFrame:
     """filtered_articles of ``days`` (earlier archive days as day-assignment history), cached."""
-    from bitbybit_assets.settings import load_settings
+    from bitbybit_base.settings import runtime_settings
 
-    history = load_settings().ingest.history_days
+    history = runtime_settings().ingest.history_days
     path = None
     if cache_dir is not None:
         path = cache_dir / f"filtered_{_fingerprint(corpus, days, history)}.parquet"

@@ -145,19 +145,55 @@ def run_child(args: list[str], env: dict[str, str], log_path: Path, timeout_s: f
     )
 
 
-def run_summary(home: Path) -> dict[str, Any]:
-    """The newest run of the instance at ``home``: id, status, duration and seconds per step."""
+def run_summary(home: Path, since: float | None = None) -> dict[str, Any]:
+    """The runs of the instance at ``home`` created at or after ``since`` (a backfill is several runs:
+    the range run, one publish run per day, the dbt tests), else its newest run, summed: ids, status,
+    seconds in runs, seconds per step (a step of several runs summed)."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        records = instance.get_run_records(limit=None if since is not None else 1)
+        if since is not None:
+            records = [r for r in records if r.create_timestamp.timestamp() >= since]
+        runs = [r.dagster_run for r in sorted(records, key=lambda r: r.create_timestamp)]
+        summaries = [_one_run(instance, run) for run in runs]
+    if not summaries:
+        return {}
+    if len(summaries) == 1:
+        return summaries[0] | {"runs": 1}
+    steps: dict[str, dict[str, Any]] = {}
+    for one in summaries:
+        for k, v in one["steps"].items():
+            st = steps.setdefault(k, {"seconds": 0.0, "ok": True})
+            st["seconds"] = None if st["seconds"] is None or v["seconds"] is None else st["seconds"] + v["seconds"]
+            st["ok"] = st["ok"] and v["ok"]
+    metadata: dict[str, dict[str, float]] = {}
+    for one in summaries:
+        for asset, nums in one["metadata"].items():
+            _add_numbers(metadata.setdefault(asset, {}), nums)
+    failed = [one for one in summaries if one["status"] != "SUCCESS"]
+    return {
+        "run_id": summaries[0]["run_id"],
+        "runs": len(summaries),
+        "status": failed[0]["status"] if failed else "SUCCESS",
+        "run_s": sum(one["run_s"] or 0.0 for one in summaries),
+        "steps": steps,
+        "assets": sorted({a for one in summaries for a in one["assets"]}),
+        "metadata": metadata,
+        "check_steps": sorted({k for one in summaries for k in one["check_steps"]}),
+        "failed_checks": [c for one in summaries for c in one["failed_checks"]],
+        "errors": {k: v for one in summaries for k, v in one["errors"].items()},
+    }
+
+
+def _one_run(instance: Any, run: Any) -> dict[str, Any]:
+    """One run: id, status, duration and seconds per step, from its event log."""
     import dagster as dg
 
     t = dg.DagsterEventType
     kinds = {t.RUN_START, t.RUN_SUCCESS, t.RUN_FAILURE, t.STEP_START, t.STEP_SUCCESS, t.STEP_FAILURE,
              t.ASSET_MATERIALIZATION, t.ASSET_CHECK_EVALUATION}
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        runs = instance.get_runs(limit=1)
-        if not runs:
-            return {}
-        run = runs[0]
-        logs = instance.all_logs(run.run_id, of_type=kinds)
+    logs = instance.all_logs(run.run_id, of_type=kinds)
     start: dict[str, float] = {}
     steps: dict[str, dict[str, Any]] = {}
     run_start = run_end = None
@@ -258,11 +294,12 @@ def _cli(start: date, end: date) -> list[str]:
 
 
 def _measured(args: list[str], env: dict[str, str], tmp: Path, name: str, timeout_s: float) -> ChildRun:
+    since = time.time()
     child = run_child(args, env, tmp / f"{name}.log", timeout_s)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     shutil.copy(tmp / f"{name}.log", LOG_DIR / f"{tmp.name.split('-')[2]}-{name}.log")
     try:
-        child.run = run_summary(Path(env["DAGSTER_HOME"]))
+        child.run = run_summary(Path(env["DAGSTER_HOME"]), since=since)
     except Exception as exc:  # a broken instance must not hide the other figures
         child.run = {"error": f"{type(exc).__name__}: {exc}"}
     return child
@@ -276,13 +313,13 @@ def history_window(corpus: Path, day: date, history_days: int) -> tuple[date, da
 
 def bench_day(corpus: Path, day: date, *, timeout_s: float = 900, keep: bool = False) -> dict[str, Any]:
     """Cold then warm run of ``day``; raw_feeds of the history window are materialised first (untimed)."""
-    from bitbybit_assets.settings import load_settings
+    from bitbybit_base.settings import runtime_settings
 
     tmp = Path(tempfile.mkdtemp(prefix="bitbybit-bench-day-"))
     try:
         env = bench_env(tmp, corpus)
         out: dict[str, Any] = {"day": day.isoformat(), "corpus": str(corpus), "llm": llm_mode(env)}
-        window = history_window(corpus, day, load_settings().ingest.history_days)
+        window = history_window(corpus, day, runtime_settings().ingest.history_days)
         if window:
             prep = _measured([sys.executable, "-m", "bench.prep", window[0].isoformat(), window[1].isoformat()],
                              env, tmp, "prep", timeout_s)

@@ -58,6 +58,16 @@ def _openvino_caps() -> str:
         return "n/a"
 
 
+def _cpu_class() -> str:
+    try:
+        from resources.embeddings import choose_backend, cpu_class, openvino_available
+
+        cls = cpu_class()
+        return f"{cls}: {' '.join(choose_backend(cls, openvino=openvino_available()))}"
+    except Exception as exc:  # a report row, never a failure
+        return f"n/a ({type(exc).__name__})"
+
+
 def _gpu() -> str:
     try:
         import torch
@@ -87,6 +97,7 @@ def describe_machine() -> dict[str, str]:
         "memory": f"{total / 2**20:.1f} GiB" if total else "unknown",
         "bf16 cpu flags": " ".join(f for f in BF16_FLAGS if f in flags) or "none",
         "openvino cpu capabilities": _openvino_caps(),
+        "cpu class (encoder choice)": _cpu_class(),
         "gpu": _gpu(),
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),

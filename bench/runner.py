@@ -42,7 +42,7 @@ def corpus_frame(corpus: Path, day: date, quick: bool):
 
 
 def section_embed(corpus: Path, day: date, quick: bool) -> dict[str, Any]:
-    from bench.embed import bench_embed, pipeline_encoder, reference_encoder, unique_texts
+    from bench.embed import bench_classes, unique_texts
     from bitbybit_assets.curate.config import curate_config
 
     cfg = curate_config()
@@ -51,10 +51,11 @@ def section_embed(corpus: Path, day: date, quick: bool) -> dict[str, Any]:
     texts = unique_texts(frame.filter(pl.col("partition_date").is_in(text_days)), cfg.embeddings.max_chars,
                          limit=64 if quick else None)
     day_rows = frame.filter(pl.col("partition_date") == day)
-    reference = reference_encoder(cfg.embeddings.model, cfg.embeddings.batch_size)
-    fast, info = pipeline_encoder(cfg)
-    out = bench_embed(texts, day_rows, reference, fast, cfg, runs=1 if quick else 3, warmup=16 if quick else 64)
-    out["pipeline_encoder"] = info
+    classes = bench_classes(texts, day_rows, runs=1 if quick else 3, warmup=16 if quick else 64)
+    if "error" in classes[0]:
+        raise RuntimeError(f"embed bench on this CPU's class failed: {classes[0]['error']}")
+    out = {k: v for k, v in classes[0].items() if k not in ("class", "emulated")}  # this CPU: the targets
+    out["classes"] = classes
     out["text_days"] = [d.isoformat() for d in text_days]
     out["picks_day"] = day.isoformat()
     out["batch_size"] = cfg.embeddings.batch_size

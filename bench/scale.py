@@ -14,8 +14,10 @@ Stages, each timed on its own (wall and CPU) with its peak RSS above the RSS at 
   the other rows re-use the sample's vectors by index, with small random noise (expected cosine to
   the source vector ≈ 0.7, below the clustering threshold) so copies are not identical;
 * ``curate_days`` on all N rows (ads, scores, clustering, selection), with clustering and selection
-  timed separately. Clustering builds an N×N similarity matrix; when that does not fit the memory
-  budget, clustering is replaced by "each row its own story" and reported as skipped.
+  timed separately, and how many multi-row stories clustering found. Clustering holds an N×N
+  similarity matrix only up to ``neighbours.EXACT_MAX_ROWS`` rows (embedding cells above); when even
+  that does not fit the memory budget, clustering is replaced by "each row its own story" and
+  reported as skipped.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import re
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -175,8 +178,16 @@ def measure(name: str, rows: int, fn: Callable[[], Any], limit_s: float) -> tupl
 
 
 def cluster_matrix_gib(n: int) -> float:
-    """Memory of the N×N float32 similarity matrix clustering builds."""
-    return 4 * n * n / 2**30
+    """Memory of the float32 similarity matrix clustering builds (N×N up to EXACT_MAX_ROWS, else none)."""
+    from bitbybit_assets.curate.neighbours import EXACT_MAX_ROWS
+
+    return 4 * n * n / 2**30 if n <= EXACT_MAX_ROWS else 0.0
+
+
+def cluster_stats(cluster_ids: Sequence[str]) -> dict[str, int]:
+    """Stories with more than one row, the rows in them, and the largest story."""
+    sizes = [c for c in Counter(cluster_ids).values() if c > 1]
+    return {"stories": len(sizes), "rows": sum(sizes), "largest": max(sizes, default=1)}
 
 
 def _solo_clusters(rows: Any, cfg: Any) -> list[str]:
@@ -201,10 +212,10 @@ def run_size(
     from bitbybit_assets.curate.scoring import build_prototypes
     from bitbybit_assets.curate.text import with_text
     from bitbybit_assets.ingest.content_filter import apply_content_filter
-    from bitbybit_assets.settings import load_settings
+    from bitbybit_base.settings import runtime_settings
 
     cfg = curate_config()
-    filter_cfg = load_settings().content_filter
+    filter_cfg = runtime_settings().content_filter
     protos = build_prototypes(cfg.topics, encode)
     entries = synthetic_day(base, n, day, seed)
     stages: list[dict[str, Any]] = []
@@ -276,8 +287,9 @@ def run_size(
     stages.append({"stage": "  ads, scores, frames", "rows": n, "status": st["status"], "wall_s": rest, "cpu_s": None,
                    "peak_mib": None, "ms_per_1k": rest * 1000 * per_k, "mib_per_1k": None})
     selected = int(scored["selected"].sum()) if scored is not None else None
+    stories = cluster_stats(scored["cluster_id"].to_list()) if scored is not None and real_clusters else None
     return {"size": n, "passed": passed, "selected": selected, "sample": s, "cluster_matrix_gib": need,
-            "real_clusters": real_clusters, "stages": stages, "notes": notes}
+            "real_clusters": real_clusters, "stories": stories, "stages": stages, "notes": notes}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,15 +6,17 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 
+from bitbybit_assets.feeds_store import load_feeds
 from bitbybit_assets.ingest.bronze import fetch_summary, raw_feed_rows
 from bitbybit_assets.ingest.content_filter import apply_content_filter
 from bitbybit_assets.ingest.day_assignment import history_window, missing_history_days, seen_ids
+from bitbybit_assets.ingest.parsing import forget_parsed
 from bitbybit_assets.ingest.silver import new_entries
 from bitbybit_assets.ingest.stats import markdown_table, per_feed_filter_counts
 from bitbybit_assets.partitions import daily_partitions, days_in_context
 from bitbybit_assets.schemas import FEED_ENTRIES, FILTERED_ARTICLES, RAW_FEEDS, conform
-from bitbybit_assets.settings import load_feeds, load_settings
 from bitbybit_assets.settings_overrides import settings_with_overrides
+from bitbybit_base.settings import runtime_settings
 from resources.feeds import FeedSource
 from resources.lakehouse import Lakehouse
 
@@ -48,7 +50,7 @@ def _validators(lakehouse: Lakehouse, day: date) -> dict[str, tuple[str | None, 
 )
 def raw_feeds(context: dg.AssetExecutionContext, feed_source: FeedSource, lakehouse: Lakehouse) -> pl.DataFrame:
     feeds = load_feeds()
-    limits = load_settings().ingest.limits
+    limits = runtime_settings().ingest.limits
     frames, summary = [], {}
     for day in days_in_context(context):
         results = feed_source.fetch_day(day, feeds, _validators(lakehouse, day))
@@ -81,7 +83,7 @@ def raw_feeds(context: dg.AssetExecutionContext, feed_source: FeedSource, lakeho
     ins={
         "raw_feeds": dg.AssetIn(
             partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-load_settings().ingest.history_days, allow_nonexistent_upstream_partitions=True
+                start_offset=-runtime_settings().ingest.history_days, allow_nonexistent_upstream_partitions=True
             ),
         )
     },
@@ -93,7 +95,7 @@ def raw_feeds(context: dg.AssetExecutionContext, feed_source: FeedSource, lakeho
 def feed_entries(
     context: dg.AssetExecutionContext, raw_feeds: pl.LazyFrame, feed_source: FeedSource
 ) -> pl.DataFrame:
-    cfg = load_settings()
+    cfg = runtime_settings()
     feeds = {f.name: f for f in load_feeds(enabled_only=False)}
     raw = raw_feeds if raw_feeds.collect_schema().names() else pl.DataFrame(schema=RAW_FEEDS).lazy()
     present = set(raw.select("partition_date").unique().collect()["partition_date"].to_list())
@@ -118,6 +120,7 @@ def feed_entries(
         )
         today = raw.filter(pl.col("partition_date") == day).collect()
         frames.append(new_entries(day, today, seen_ids(history), feeds, cfg.ingest.limits))
+    forget_parsed()  # documents raw_feeds kept in this process that no day here needed
     out = pl.concat(frames) if frames else pl.DataFrame(schema=FEED_ENTRIES)
     context.add_output_metadata(
         {

@@ -7,10 +7,10 @@ from datetime import date
 
 import polars as pl
 
-from bitbybit_assets.ingest.parsing import FeedDocumentError, parse_document
+from bitbybit_assets.ingest.parsing import FeedDocumentError, parse_and_keep
 from bitbybit_assets.schemas import RAW_FEEDS, conform
-from bitbybit_assets.settings import IngestLimits
-from bitbybit_assets.text_safety import clean_text
+from bitbybit_base.settings import IngestLimits
+from bitbybit_base.text_safety import clean_text
 from resources.fetch_types import FetchResult
 
 
@@ -20,17 +20,18 @@ def raw_feed_rows(day: date, results: list[FetchResult], limits: IngestLimits | 
     A fetched body that is not a usable feed (HTML page, truncated XML, bad encoding, over the
     ``limits``) becomes an ``error`` row that still keeps the bytes, so the day can be inspected or
     re-parsed later. Header-derived text (ETag, Last-Modified, error) is sanitised: a server
-    controls it.
+    controls it. The parsed documents are kept for the silver stage (``parsing.take_parsed``).
     """
     rows = []
     for r in results:
         status, error, ids = r.fetch_status, r.error, None
+        content = r.content
+        digest = hashlib.sha256(content).hexdigest() if content is not None else None
         if status == "ok":
             try:
-                ids = parse_document(r.content, limits).entry_ids
+                ids = parse_and_keep(content, limits, digest).entry_ids
             except FeedDocumentError as exc:
                 status, error = "error", str(exc)
-        content = r.content
         rows.append(
             {
                 "partition_date": day,
@@ -42,7 +43,7 @@ def raw_feed_rows(day: date, results: list[FetchResult], limits: IngestLimits | 
                 "etag": clean_text(r.etag, max_chars=512) or None,
                 "last_modified": clean_text(r.last_modified, max_chars=200) or None,
                 "content": content,
-                "sha256": hashlib.sha256(content).hexdigest() if content is not None else None,
+                "sha256": digest,
                 "size_bytes": len(content) if content is not None else None,
                 "error": clean_text(error, max_chars=2000) or None,
                 "fetched_at": r.fetched_at,

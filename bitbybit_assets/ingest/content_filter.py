@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
-from bitbybit_assets.settings import ContentFilterSettings
+from bitbybit_base.settings import ContentFilterSettings
 
 # A Latin word or one CJK character (the same unit as parsing.word_count).
 _WORDISH = r"[A-Za-z\u00c0-\u024f0-9]+|[\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]"

@@ -13,6 +13,8 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from bitbybit_base.days import days_between
+
 
 class MissingHistoryError(RuntimeError):
     """Earlier raw_feeds partitions needed for day assignment are not in the lakehouse."""
@@ -30,8 +32,7 @@ def missing_history_days(day: date, present: set[date], history_days: int, start
     if window is None:
         return []
     first, last = window
-    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    return [d for d in days if d not in present]
+    return [d for d in days_between(first, last) if d not in present]
 
 
 def seen_ids(raw_history: pl.DataFrame) -> dict[str, set[str]]:

@@ -2,12 +2,13 @@
 
 Everything a feed sends is untrusted: documents larger than ``ingest.limits.max_document_bytes``
 are refused, only the first ``max_entries_per_feed`` entries are kept, and every text field goes
-through the shared sanitiser (:mod:`bitbybit_assets.text_safety`) with its length cap.
+through the shared sanitiser (:mod:`bitbybit_base.text_safety`) with its length cap.
 """
 
 from __future__ import annotations
 
 import calendar
+import hashlib
 import html
 import re
 from dataclasses import dataclass, field
@@ -19,10 +20,10 @@ import feedparser
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from bitbybit_assets.ingest.canonical import article_id, canonical_url, domain_of, entry_key
-from bitbybit_assets.settings import IngestLimits
-from bitbybit_assets.text_safety import clean_raw, clean_text, clean_url
+from bitbybit_assets.text import html_to_text, word_count
+from bitbybit_base.settings import IngestLimits
+from bitbybit_base.text_safety import clean_raw, clean_text, clean_url
 
-_DROP_TAGS = ("script", "style", "noscript", "iframe", "svg", "template", "object", "embed", "form")
 _WS = re.compile(r"\s+")
 _TAG = re.compile(r"<[^>]+>")
 _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
@@ -101,6 +102,44 @@ def parse_document(content: bytes | None, limits: IngestLimits | None = None) ->
     )
 
 
+# One parse per document: the bronze stage parses every document (validity, entry ids) and keeps the
+# result here for the silver stage of the same process (a run's steps execute in one process), which
+# takes each one out again. At most KEEP_BYTES of documents are kept (a long backfill's later days
+# are parsed again rather than held); the parse result depends only on the bytes and the limits.
+KEEP_BYTES = 64 * 1024 * 1024
+_kept: dict[tuple[str, str], tuple[int, ParsedFeed]] = {}
+
+
+def _kept_key(content: bytes, limits: IngestLimits, sha256: str | None) -> tuple[str, str]:
+    return (sha256 or hashlib.sha256(content).hexdigest(), limits.model_dump_json())
+
+
+def parse_and_keep(content: bytes | None, limits: IngestLimits | None = None, sha256: str | None = None) -> ParsedFeed:
+    """:func:`parse_document`, keeping the result for :func:`take_parsed` while under ``KEEP_BYTES``
+    (``sha256``: the content's hex digest when the caller has it)."""
+    limits = limits or IngestLimits()
+    doc = parse_document(content, limits)
+    size = len(content or b"")
+    if size + sum(n for n, _ in _kept.values()) <= KEEP_BYTES:
+        _kept[_kept_key(content, limits, sha256)] = (size, doc)
+    return doc
+
+
+def take_parsed(content: bytes | None, limits: IngestLimits | None = None, sha256: str | None = None) -> ParsedFeed:
+    """The document kept by :func:`parse_and_keep` (removed from the store), else parsed now."""
+    limits = limits or IngestLimits()
+    if content:
+        kept = _kept.pop(_kept_key(content, limits, sha256), None)
+        if kept is not None:
+            return kept[1]
+    return parse_document(content, limits)
+
+
+def forget_parsed() -> None:
+    """Drop every kept document (end of the silver stage: what it did not take is not needed)."""
+    _kept.clear()
+
+
 def _html_title(content: bytes) -> str | None:
     try:
         node = HTMLParser(content.decode("utf-8", errors="replace")).css_first("title")
@@ -114,21 +153,6 @@ def entry_id_of(entry: Any) -> str | None:
     eid = (clean_raw(str(entry.get("id") or "")) or "").strip()
     eid = eid or (clean_raw(str(entry.get("link") or "")) or "").strip()
     return eid[:MAX_ID_CHARS] or None
-
-
-def html_to_text(fragment: str | None) -> str:
-    """Visible text of an HTML fragment (scripts, styles, iframes dropped), whitespace collapsed."""
-    if not fragment:
-        return ""
-    if "<" not in fragment:
-        return _WS.sub(" ", html.unescape(fragment)).strip()
-    tree = HTMLParser(fragment)
-    for tag in _DROP_TAGS:
-        for node in tree.css(tag):
-            node.decompose()
-    root = tree.body or tree.root
-    text = root.text(separator=" ") if root else ""
-    return _WS.sub(" ", text).strip()
 
 
 def clean_title(raw: str | None) -> str:
@@ -159,11 +183,6 @@ def parse_published(entry: Any) -> tuple[datetime | None, str | None, str]:
         return None, raw, "invalid"
     quality = "midnight" if raw and _MIDNIGHT.search(raw) and ts.hour == 0 and ts.minute == 0 else "exact"
     return ts, raw, quality
-
-
-def word_count(text: str) -> int:
-    """Words in Latin-script text plus one per CJK character (a fair reading-length proxy)."""
-    return len(_LATIN_WORD.findall(text)) + len(_CJK.findall(text)) + len(_HANGUL.findall(text))
 
 
 @lru_cache(maxsize=1)

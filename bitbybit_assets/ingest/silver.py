@@ -6,9 +6,9 @@ from datetime import date
 
 import polars as pl
 
-from bitbybit_assets.ingest.parsing import FeedDocumentError, entry_id_of, normalise_entry, parse_document
+from bitbybit_assets.ingest.parsing import FeedDocumentError, entry_id_of, normalise_entry, take_parsed
 from bitbybit_assets.schemas import FEED_ENTRIES, conform
-from bitbybit_assets.settings import FeedConfig, IngestLimits
+from bitbybit_base.settings import FeedConfig, IngestLimits
 
 
 def new_entries(
@@ -20,14 +20,15 @@ def new_entries(
 ) -> pl.DataFrame:
     """Entries of ``day``'s snapshots whose id was not seen in the same feed before.
 
-    ``raw_day`` holds that day's raw_feeds rows; only ``ok`` documents are parsed. An id that
-    occurs twice in one document counts once (first position wins).
+    ``raw_day`` holds that day's raw_feeds rows; only ``ok`` documents are parsed (or taken as the
+    bronze stage of this process parsed them). An id that occurs twice in one document counts once
+    (first position wins).
     """
     rows: list[dict] = []
     for raw in raw_day.filter(pl.col("fetch_status") == "ok").sort("feed_name").iter_rows(named=True):
         name = raw["feed_name"]
         try:
-            doc = parse_document(raw["content"], limits)
+            doc = take_parsed(raw["content"], limits, raw.get("sha256"))
         except FeedDocumentError:
             continue  # raw_feed_rows already marked such a document as an error
         already = seen.get(name, set())

@@ -1,4 +1,7 @@
-{#- Day selection from vars: `day`, or `start_day`..`end_day` (inclusive); none = every day. -#}
+{#- Day selection: `day`, or `start_day`..`end_day` (inclusive); none = every day. From vars (a person's
+    `--vars`), else from the environment (`BITBYBIT_DBT_DAY`, `BITBYBIT_DBT_START_DAY`, `BITBYBIT_DBT_END_DAY`:
+    what the Dagster assets pass, since a `--vars` that changes every day would void dbt's partial parsing).
+    Read at run time only: at parse time the filter is open (parsing only collects refs). -#}
 
 {% macro _check_day(value) %}
   {%- if value is not none and not modules.re.match('^\d{4}-\d{2}-\d{2}$', value | string) -%}
@@ -7,10 +10,17 @@
   {{ return(value) }}
 {% endmacro %}
 
+{% macro _day_setting(name) %}
+  {{ return(var(name, none) or env_var('BITBYBIT_DBT_' ~ name | upper, '') or none) }}
+{% endmacro %}
+
 {% macro day_bounds() %}
-  {%- set day = _check_day(var('day', none)) -%}
-  {%- set start = _check_day(var('start_day', none)) or day -%}
-  {%- set end = _check_day(var('end_day', none)) or day or start -%}
+  {%- if not execute -%}
+    {{ return([none, none]) }}
+  {%- endif -%}
+  {%- set day = _check_day(_day_setting('day')) -%}
+  {%- set start = _check_day(_day_setting('start_day')) or day -%}
+  {%- set end = _check_day(_day_setting('end_day')) or day or start -%}
   {{ return([start, end]) }}
 {% endmacro %}
 

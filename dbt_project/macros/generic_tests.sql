@@ -27,3 +27,10 @@ where 1 = 0
    or {{ columns[i] }} < {{ columns[i + 1] }}
 {%- endfor %}
 {% endtest %}
+
+{#- A total column equals the sum of its parts (to a rounding tolerance). -#}
+{% test total_is_sum(model, total, parts, tolerance=0.00001) %}
+select *
+from {{ model }}
+where abs({{ total }} - ({{ parts | join(' + ') }})) > {{ tolerance }}
+{% endtest %}

@@ -102,6 +102,7 @@ def test_bench_harness_smoke(day_rows: pl.DataFrame, tmp_path: Path) -> None:
     assert {"  clustering", "  selection", "  ads, scores, frames"} <= set(stages)
     assert all(s["status"] == "ok" for s in size["stages"])
     assert size["selected"] > 0
+    assert size["stories"] is not None and size["stories"]["largest"] >= 1
 
     # the report: every section, with its rows
     results = {
@@ -125,6 +126,7 @@ def test_bench_harness_smoke(day_rows: pl.DataFrame, tmp_path: Path) -> None:
         "## 2. One day end to end (CLI)", "| cold ", "| warm ", "| first ", "| second ",
         "**Pending:**", "## 3. Backfill in one run", "Skipped: no full corpus",
         "## 4. Scale: synthetic days", "| content filter", "| curate_days", "| ↳ clustering", "| ↳ selection",
+        "| clustering, selection: cost per 1k, smallest → largest", "stories of 2+ rows (rows, largest)",
         "## 5. GPU", "| embedding speed-up over plain fp32", "| one day cold, wall", "| 30-day backfill, wall",
     ):
         assert row in md, row

@@ -4,7 +4,7 @@ import polars as pl
 
 from bitbybit_assets.ingest.content_filter import apply_content_filter
 from bitbybit_assets.schemas import FEED_ENTRIES, conform
-from bitbybit_assets.settings import ContentFilterSettings
+from bitbybit_base.settings import ContentFilterSettings
 
 DAY = date(2026, 8, 5)
 

@@ -3,7 +3,7 @@ from datetime import date
 import polars as pl
 
 from bitbybit_assets.ingest.day_assignment import history_window, missing_history_days, seen_ids
-from bitbybit_assets.ingest.local_run import filtered_articles_for_days
+from evaluation.local_run import filtered_articles_for_days
 
 START = date(2026, 7, 18)
 

@@ -9,8 +9,15 @@ import pytest
 
 from bitbybit_assets import feeds_store
 from bitbybit_assets.feed_check import FeedRefused, check_url, feed_from_form, test_fetch
-from bitbybit_assets.feeds_store import SEED_ACTOR, FeedExists, FeedNotFound, FeedStore, check_unique
-from bitbybit_assets.settings import FeedConfig, FetchSettings, SettingsError, load_feeds
+from bitbybit_assets.feeds_store import (
+    SEED_ACTOR,
+    FeedExists,
+    FeedNotFound,
+    FeedStore,
+    check_unique,
+    load_feeds,
+)
+from bitbybit_base.settings import FeedConfig, FetchSettings, SettingsError
 from tests.deliver.conftest import delivery_env, sink, store  # noqa: F401  (fixtures)
 from tests.support.http_server import Response
 

@@ -8,12 +8,11 @@ from bitbybit_assets.ingest.parsing import (
     FeedDocumentError,
     clean_title,
     detect_language,
-    html_to_text,
     normalise_entry,
     parse_document,
     parse_published,
-    word_count,
 )
+from bitbybit_assets.text import html_to_text, word_count
 
 RSS = b"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>T</title><language>en-us</language>

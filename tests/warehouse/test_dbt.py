@@ -10,17 +10,18 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from bitbybit_assets.warehouse.db import PostgresWarehouse, connect_duckdb
 from bitbybit_assets.warehouse.dbt_assets import DBT_PROJECT_DIR, dbt_env, dbt_resource
 from bitbybit_assets.warehouse.loads import RunInfo, load_days
 from bitbybit_assets.warehouse.migrate import migrate
+from resources.warehouse_db import PostgresWarehouse, connect_duckdb
 from tests.warehouse.conftest import pg_env
 from tests.warehouse.sample import DAY1, DAY2, concat_days, day_frames
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 RUN = RunInfo("0f9e8d7c-6b5a-4938-8271-605f4e3d2c1b")
-MODELS = {"feed_statistics", "daily_pipeline_metrics", "topic_trends", "feed_yield_30d", "content_type_mix"}
+MODELS = {"feed_statistics", "daily_pipeline_metrics", "topic_trends", "feed_yield_30d", "content_type_mix",
+          "cost_per_newsletter"}
 DELIVERY_MODELS = {"delivery_statistics"}  # over the send ledger: empty until something is sent
 FEED_STATS_COLS = (
     "feed_name, partition_date, total_articles, passed_content_filter, passed_ad_detection, "
