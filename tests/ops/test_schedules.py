@@ -92,7 +92,7 @@ def test_ops_definitions_bind_to_the_given_jobs():
     assert not {"scoring_after_ingest", "publish_after_scoring"} & {s.name for s in local["sensors"]}
     assert {"run_failure_alert", "pipeline_runs_success", "pipeline_runs_failure", "pipeline_runs_canceled",
             "feeds_config_change", "newsletter_freshness"} <= names
-    assert set(local["resources"]) == {"notifier", "postgres"}
+    assert set(local["resources"]) == {"metrics", "notifier", "postgres"}
 
 
 # ---------------------------------------------------------------- production chaining
