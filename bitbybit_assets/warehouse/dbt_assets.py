@@ -39,6 +39,7 @@ from dagster_dbt import (
 
 from bitbybit_assets.partitions import daily_partitions, days_in_context
 from bitbybit_assets.warehouse.config import dbt_target, duckdb_path
+from bitbybit_assets.warehouse.dbt_inprocess import exported, in_process_invocations
 from bitbybit_base import settings
 from bitbybit_base.settings import CostSettings
 
@@ -100,8 +101,6 @@ class WarehouseDbtResource(DbtCliResource):
     def cli(self, args: Sequence[str], **kwargs: Any) -> Any:
         if not self.in_process:
             return super().cli(args, **kwargs)
-        from bitbybit_assets.warehouse.dbt_inprocess import in_process_invocations
-
         with in_process_invocations():
             return super().cli(args, **kwargs)
 
@@ -173,17 +172,8 @@ def dbt_env_vars(target: str) -> dict[str, str]:
 def dbt_env(target: str, extra: Mapping[str, str] | None = None) -> Iterator[None]:
     """Temporarily export :func:`dbt_env_vars` and ``extra`` (dbt subprocesses copy ``os.environ``
     when started)."""
-    new = {**dbt_env_vars(target), **(extra or {})}
-    old = {k: os.environ.get(k) for k in new}
-    os.environ.update(new)
-    try:
+    with exported({**dbt_env_vars(target), **(extra or {})}):
         yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def dbt_vars() -> dict[str, Any]:

@@ -53,10 +53,10 @@ class FinishedDbt:
 
 
 @contextmanager
-def _environment(env: Mapping[str, str]) -> Iterator[None]:
-    changed = {k: env[k] for k in DBT_VARIABLES if k in env}
-    old = {k: os.environ.get(k) for k in changed}
-    os.environ.update(changed)
+def exported(env: Mapping[str, str]) -> Iterator[None]:
+    """``env`` set in ``os.environ`` for the block, the previous values (or their absence) restored."""
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         yield
     finally:
@@ -78,7 +78,7 @@ def run_dbt(args: Sequence[str], env: Mapping[str, str]) -> FinishedDbt:
         if msg.info.level in SHOWN_LEVELS:
             lines.append(json.dumps(msg_to_dict(msg)).encode() + b"\n")
 
-    with _LOCK, _environment(env):
+    with _LOCK, exported({k: env[k] for k in DBT_VARIABLES if k in env}):
         try:
             result = dbtRunner(callbacks=[collect]).invoke([*args, "--quiet", "--no-use-colors"])
         finally:
