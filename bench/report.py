@@ -1,48 +1,16 @@
-"""Render benchmark results (the JSON-able dicts of bench.runner) as Markdown tables."""
+"""Render benchmark results (the JSON-able dicts of bench.runner) as Markdown tables.
+
+Tables and targets in :mod:`bench.report_table`, section 4 (scale) in :mod:`bench.report_scale`.
+"""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-GIB = 1024.0  # MiB per GiB
-TARGETS = {
-    "speedup": 2.2,
-    "cosine": 0.9999,
-    "day_cold_s": 30.0,  # issue 15: from the CLI on 2 cores
-    "day_warm_s": 10.0,
-    "backfill_s": 300.0,
-    "rss_mib": 1.5 * GIB,
-    "scale_growth": 1.5,
-}
+from bench.report_scale import growth_ratios, scale_section, scale_targets
+from bench.report_table import GIB, TARGETS, cell, met, table
+
 LAST_STAGE = "newsletters"
-
-
-def table(headers: list[str], rows: list[list[Any]]) -> str:
-    """A Markdown table with padded columns (readable on a terminal too)."""
-    cells = [[_cell(c) for c in r] for r in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(headers), sep, *(line(r) for r in cells)])
-
-
-def _cell(v: Any) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        if abs(v) >= 100:
-            return f"{v:,.0f}"
-        if abs(v) >= 10:
-            return f"{v:.1f}"
-        return f"{v:.2f}"
-    return str(v).replace("|", "\\|")
-
-
-def _met(ok: bool | None) -> str:
-    return "pending" if ok is None else ("**yes**" if ok else "**no**")
 
 
 def _stamp(sec: dict[str, Any]) -> str:
@@ -81,7 +49,7 @@ def _embed(sec: dict[str, Any]) -> list[str]:
                 ["cosine between the two embeddings, min", f"{r['cosine_min']:.6f}"],
                 ["cosine, mean", f"{r['cosine_mean']:.6f}"],
                 [f"picks of {r.get('picks_day')} ({r['day_rows']} rows), same set",
-                 f"{_cell(r['picks_same_set'])} ({r['picks_overlap']}/{max(r['picks_reference'], r['picks_fast'])} shared)"],
+                 f"{cell(r['picks_same_set'])} ({r['picks_overlap']}/{max(r['picks_reference'], r['picks_fast'])} shared)"],
                 ["picks, same order", r["picks_same_order"]],
             ],
         ),
@@ -108,7 +76,7 @@ def _embed_classes(classes: list[dict[str, Any]]) -> list[str]:
                      "1", "yes", load])
         rows.append([how, "pipeline encoder", info.get("backend"), info.get("precision"), info.get("threads"),
                      c["fast_per_s"], f"{c['speedup']:.2f}×", f"{c['cosine_min']:.6f}",
-                     f"{_cell(c['picks_same_set'])} ({c['picks_overlap']}/{max(c['picks_reference'], c['picks_fast'])})",
+                     f"{cell(c['picks_same_set'])} ({c['picks_overlap']}/{max(c['picks_reference'], c['picks_fast'])})",
                      load])
     caps = "; ".join(
         f"{c['class']}: " + (", ".join(f"`{k}={v}`" for k, v in c.get("isa_env", {}).items()) or "none")
@@ -178,7 +146,7 @@ def _steps_table(columns: dict[str, dict[str, Any]]) -> str:
         row: list[Any] = [k]
         for c in columns.values():
             st = (c.get("run") or {}).get("steps", {}).get(k)
-            row.append(None if st is None else (st["seconds"] if st["ok"] else f"failed ({_cell(st['seconds'])})"))
+            row.append(None if st is None else (st["seconds"] if st["ok"] else f"failed ({cell(st['seconds'])})"))
         rows.append(row)
     checks: list[Any] = []
     for c in columns.values():
@@ -186,7 +154,7 @@ def _steps_table(columns: dict[str, dict[str, Any]]) -> str:
         mine = {k: v for k, v in run.get("steps", {}).items() if _is_check(k, run)}
         total = sum(v["seconds"] or 0 for v in mine.values())
         failed = [k for k, v in mine.items() if not v["ok"]]
-        checks.append(f"{_cell(total)} ({len(mine)} steps" + (f"; FAILED: {', '.join(failed)})" if failed else ")"))
+        checks.append(f"{cell(total)} ({len(mine)} steps" + (f"; FAILED: {', '.join(failed)})" if failed else ")"))
     if any(((c.get("run") or {}).get("steps")) for c in columns.values()):
         rows.append(["asset checks, all", *checks])
     return table(["step", *[f"{n} (s)" for n in columns]], rows) if rows else "_no step events recorded_"
@@ -237,8 +205,10 @@ def _day(sec: dict[str, Any]) -> list[str]:
         "temporary `DAGSTER_HOME`, `BITBYBIT_LAKEHOUSE_ROOT`, `BITBYBIT_DATA_DIR` and `BITBYBIT_OUTPUT_DIR` "
         "(`BITBYBIT_FEED_SOURCE=archive`, `BITBYBIT_FEED_ARCHIVE` = the corpus). Day assignment needs the "
         "earlier days' `raw_feeds`, so they are materialised first in their own run (`python -m bench.prep`, "
-        "not counted). **cold** = first run of the day (empty embedding and LLM caches, new process: imports, "
-        "definitions, model load); **warm** = the same command again on the same lakehouse (a new process too, so "
+        "not counted). Then the encoder's one-off conversion to OpenVINO IR in the model cache "
+        "(`<data dir>/model_cache`, what the first run after installing pays once; timed, not counted). "
+        "**cold** = first run of the day (empty embedding and LLM caches, new process: imports, "
+        "definitions, model load from the model cache); **warm** = the same command again on the same lakehouse (a new process too, so "
         "imports and the model load are paid again; embeddings and LLM answers come from the caches). Wall time measured "
         "around the child; CPU (user+sys) from the child's rusage (`os.wait4`); peak RSS = the CLI process's "
         "`VmHWM`, and the largest sampled sum of PSS over it and its subprocesses (dbt); Dagster run and step times from "
@@ -252,6 +222,8 @@ def _day(sec: dict[str, Any]) -> list[str]:
     if "prep" in r:
         d = r["prep"].get("days", ["?", "?"])
         rows.append(_child_row(f"prep: raw_feeds {d[0]}..{d[1]} (not counted)", r["prep"]))
+    if "install" in r:
+        rows.append(_child_row("install: encoder conversion, once per machine (not counted)", r["install"]))
     for k in ("cold", "warm"):
         if k in r:
             rows.append(_child_row(k, r[k]))
@@ -266,7 +238,7 @@ def _day(sec: dict[str, Any]) -> list[str]:
         out += _pending(r.get("cold", {}))
         if r.get("cold", {}).get("ok") and "warm" in r and not r["warm"].get("ok"):
             out += ["", "Warm run:", *_pending(r["warm"])]
-    for k in ("prep", "cold", "warm"):
+    for k in ("prep", "install", "cold", "warm"):
         c = r.get(k)
         if c and not c.get("ok"):
             out += ["", f"{k} output (tail):", "", "```", c.get("output_tail", "")[-1500:], "```"]
@@ -296,106 +268,6 @@ def _backfill(sec: dict[str, Any]) -> list[str]:
     return out
 
 
-def _stage_key(name: str) -> str:
-    return re.sub(r" \(sample of \d+\)", " (sample)", name)
-
-
-def _scale(sec: dict[str, Any]) -> list[str]:
-    r = sec["result"]
-    sizes = r["sizes"]
-    out = [
-        f"Synthetic days built from {r['base_rows']} real filtered_articles rows ({r['base_days'][0]}..{r['base_days'][1]}, "
-        "new items only) with perturbed text and fresh ids; each size in a fresh child process. "
-        f"Encoding is timed on a sample of {r['sample']} texts (per-1k cost from the sample); the remaining rows "
-        "re-use the sample's vectors by index plus noise (cosine ≈ 0.7 to the source, so copies are not "
-        "duplicates). Peak memory per stage = peak RSS above the RSS at the stage's start. "
-        f"Stage time limit {r['stage_limit_s']:.0f} s; clustering memory budget {r['mem_budget_gib']:.1f} GiB. "
-        "Clustering and MMR use the full similarity matrix up to 5,000 rows / 1,000 eligible rows, embedding "
-        "cells and MMR ranks past top_n against the picks above (`curate/neighbours.py`).",
-        "",
-    ]
-    head = ["stage"]
-    for s in sizes:
-        head += [f"{s['size']:,}: ms/1k", f"{s['size']:,}: MiB peak"]
-    keys: list[str] = []
-    for s in sizes:
-        for st in s.get("stages", []):
-            k = _stage_key(st["stage"])
-            if k not in keys:
-                keys.append(k)
-    rows = []
-    for k in keys:
-        row: list[Any] = [k.replace("  ", "↳ ")]
-        for s in sizes:
-            st = next((x for x in s.get("stages", []) if _stage_key(x["stage"]) == k), None)
-            if st is None:
-                row += [None, None]
-            elif st["status"] != "ok":
-                row += [st["status"], st.get("peak_mib")]
-            else:
-                row += [st["ms_per_1k"], st.get("peak_mib")]
-        rows.append(row)
-    out.append(table(head, rows))
-    out += ["", table(
-        ["size", "passed filter", "selected", "stories of 2+ rows (rows, largest)", "process peak RSS (MiB)",
-         "RSS after model load (MiB)", "wall (s)", "notes"],
-        [[f"{s['size']:,}", s.get("passed"), s.get("selected"), _stories(s.get("stories")),
-          (s.get("child") or {}).get("max_rss_mib"),
-          s.get("rss_after_model_mib"), (s.get("child") or {}).get("wall_s"),
-          "; ".join(s.get("notes", [])) or s.get("error", "")[-200:]] for s in sizes],
-    )]
-    growth = _growth(sizes)
-    if growth:
-        out += ["", "Cost per 1k articles, largest size over smallest: " + ", ".join(growth) + "."]
-    return out
-
-
-def _stories(st: dict[str, int] | None) -> str:
-    return f"{st['stories']:,} ({st['rows']:,}, {st['largest']})" if st else "–"
-
-
-def _scale_targets(sizes: list[dict[str, Any]]) -> list[list[Any]]:
-    """Clustering/selection cost per 1k within SCALE_GROWTH×, and the largest day clustered within 2 GiB."""
-    rows: list[list[Any]] = []
-    ratios = {}
-    for k in ("  clustering", "  selection"):
-        runs = [(s["size"], x) for s in sizes for x in s.get("stages", [])
-                if x["stage"] == k and x["status"] == "ok" and x.get("ms_per_1k")]
-        if len(runs) >= 2:
-            ratios[k.strip()] = (runs[-1][1]["ms_per_1k"] / runs[0][1]["ms_per_1k"], runs[0][0], runs[-1][0])
-    if ratios:
-        worst = max(r for r, _, _ in ratios.values())
-        rows.append(["clustering, selection: cost per 1k, smallest → largest", f"≤ {TARGETS['scale_growth']}×",
-                     "; ".join(f"{k} ×{r:.2f} ({a:,} → {b:,})" for k, (r, a, b) in ratios.items()),
-                     _met(worst <= TARGETS["scale_growth"])])
-    big = sizes[-1] if sizes else None
-    if big and big.get("stories"):
-        peak = (big.get("child") or {}).get("max_rss_mib")
-        cur = next((x for x in big.get("stages", []) if x["stage"] == "curate_days"), {})
-        rows.append([f"{big['size']:,}-row day clusters for real", "≤ 2 GiB process peak RSS",
-                     f"{big['stories']['stories']:,} stories of 2+ rows; peak RSS {peak or 0:,.0f} MiB "
-                     f"(curate_days +{cur.get('peak_mib') or 0:,.0f} MiB)",
-                     _met(bool(peak) and peak <= TARGETS["rss_mib"] and big["size"] >= 50_000)])
-    return rows
-
-
-GROWTH_STAGES = ("content filter", "text + hash", "curate_days", "  clustering", "  selection",
-                 "  ads, scores, frames", "curate_days (clustering stubbed)")
-
-
-def _growth(sizes: list[dict[str, Any]], stages: tuple[str, ...] = GROWTH_STAGES) -> list[str]:
-    """Per stage: cost per 1k at the largest size where it ran over the cost at the smallest."""
-    out = []
-    for k in stages:
-        runs = [(s["size"], x) for s in sizes for x in s.get("stages", [])
-                if x["stage"] == k and x["status"] == "ok" and x.get("ms_per_1k")]
-        if len(runs) < 2:
-            continue
-        (n0, a), (n1, b) = runs[0], runs[-1]
-        out.append(f"{k.strip()} ×{b['ms_per_1k'] / a['ms_per_1k']:.1f} ({n0:,} → {n1:,})")
-    return out
-
-
 GPU_TEXT = [
     "No GPU machine was lent to the session that produced these figures (the device tool reported this task "
     "as not drawn), so there is no GPU figure yet. On a CUDA machine the encoder picks torch fp16/bf16 on the "
@@ -410,11 +282,11 @@ def _targets(sections: dict[str, Any]) -> str:
     emb = (sections.get("embed") or {}).get("result")
     if emb:
         rows.append(["embedding speed-up over plain fp32", f"≥ {TARGETS['speedup']}×", f"{emb['speedup']:.2f}×",
-                     _met(emb["speedup"] >= TARGETS["speedup"])])
+                     met(emb["speedup"] >= TARGETS["speedup"])])
         same = emb["cosine_min"] >= TARGETS["cosine"] and emb["picks_same_set"]
         rows.append(["equivalent embeddings", f"cosine ≥ {TARGETS['cosine']}, same picks",
                      f"min cosine {emb['cosine_min']:.6f}, picks {'same' if emb['picks_same_set'] else 'differ'}",
-                     _met(same)])
+                     met(same)])
         ok_classes = [c for c in emb.get("classes", []) if not c.get("error")]
         if ok_classes:
             good = all(c["speedup"] > 1 and c["cosine_min"] >= TARGETS["cosine"] and c["picks_same_set"]
@@ -423,9 +295,9 @@ def _targets(sections: dict[str, Any]) -> str:
                          "same picks, every class",
                          ", ".join(f"{c['class']}{'*' if c.get('emulated') else ''} {c['speedup']:.2f}× "
                                    f"(min cos {c['cosine_min']:.5f}, picks {'same' if c['picks_same_set'] else 'differ'})"
-                                   for c in ok_classes), _met(good)])
+                                   for c in ok_classes), met(good)])
     else:
-        rows.append(["embedding speed-up over plain fp32", f"≥ {TARGETS['speedup']}×", "not run", _met(None)])
+        rows.append(["embedding speed-up over plain fp32", f"≥ {TARGETS['speedup']}×", "not run", met(None)])
     day = (sections.get("day") or {}).get("result") or {}
     complete_day = LAST_STAGE in ((day.get("cold") or {}).get("run") or {}).get("assets", [])
     rss: list[float] = []
@@ -435,9 +307,9 @@ def _targets(sections: dict[str, Any]) -> str:
             rss.append(max(c["max_rss_mib"], c.get("tree_rss_mib") or 0))
             note = "" if complete_day else " (partial pipeline)"
             rows.append([f"one day {k}, wall", f"≤ {TARGETS[goal]:.0f} s", f"{c['wall_s']:.1f} s{note}",
-                         _met(c["ok"] and c["wall_s"] <= TARGETS[goal]) if complete_day else _met(None)])
+                         met(c["ok"] and c["wall_s"] <= TARGETS[goal]) if complete_day else met(None)])
         else:
-            rows.append([f"one day {k}, wall", f"≤ {TARGETS[goal]:.0f} s", "not run", _met(None)])
+            rows.append([f"one day {k}, wall", f"≤ {TARGETS[goal]:.0f} s", "not run", met(None)])
     bf = (sections.get("backfill") or {}).get("result") or {}
     c = bf.get("run")
     if c:
@@ -445,23 +317,23 @@ def _targets(sections: dict[str, Any]) -> str:
         complete = LAST_STAGE in (c.get("run") or {}).get("assets", [])
         rows.append([f"{bf['days']}-day backfill, wall", f"≤ {TARGETS['backfill_s'] / 60:.0f} min",
                      f"{c['wall_s'] / 60:.1f} min" + ("" if complete else " (partial pipeline)"),
-                     _met(c["ok"] and c["wall_s"] <= TARGETS["backfill_s"]) if complete else _met(None)])
+                     met(c["ok"] and c["wall_s"] <= TARGETS["backfill_s"]) if complete else met(None)])
     else:
         rows.append(["30-day backfill, wall", f"≤ {TARGETS['backfill_s'] / 60:.0f} min", bf.get("skipped", "not run"),
-                     _met(None)])
+                     met(None)])
     if rss:
         rows.append(["peak RSS (day cold/warm, backfill)", f"≤ {TARGETS['rss_mib'] / GIB:g} GiB", f"{max(rss):.0f} MiB",
-                     _met(max(rss) <= TARGETS["rss_mib"]) if complete_day else _met(None)])
+                     met(max(rss) <= TARGETS["rss_mib"]) if complete_day else met(None)])
     sc = (sections.get("scale") or {}).get("result")
     if sc:
-        g = _growth(sc["sizes"], ("content filter", "curate_days"))
+        g = growth_ratios(sc["sizes"], ("content filter", "curate_days"))
         rows.append(["cost per article, smallest → largest size", "flat", "; ".join(g) or "n/a", "see §4"])
-        rows += _scale_targets(sc["sizes"])
+        rows += scale_targets(sc["sizes"])
     return table(["target", "goal", "measured", "met"], rows)
 
 
 ORDER = (("embed", "1. Embedding throughput", _embed), ("day", "2. One day end to end (CLI)", _day),
-         ("backfill", "3. Backfill in one run", _backfill), ("scale", "4. Scale: synthetic days", _scale))
+         ("backfill", "3. Backfill in one run", _backfill), ("scale", "4. Scale: synthetic days", scale_section))
 
 
 def render(results: dict[str, Any]) -> str:

@@ -3,7 +3,10 @@
 Checks name their assets by key (strings), read the run's days through the ``lakehouse`` resource
 (only the columns they need) and evaluate the pure rules of :mod:`bitbybit_assets.quality_rules`.
 Each check is partitioned like its asset, so the UI shows its result per day; a single-run
-backfill gets one evaluation covering every day of its range (the metadata lists each day).
+backfill gets one evaluation covering every day of its range (the metadata lists each day). An
+asset's checks run in one step (``build_asset_check_group``: its tables read once, one result per
+check); ``build_check`` makes a single check its own step. Over 400 lines because the check plan
+(every rule with its reads and thresholds) is kept in one table here, next to the wrapper that runs it.
 
 Blocking checks (``blocking=True``, severity ERROR) stop everything downstream of their asset in
 the same run and fail the run (which alerts): picks on ``scored_articles`` (at least N, no ads, one
@@ -16,7 +19,7 @@ Thresholds are read when the check runs (``operations.checks``, ``newsletter.min
 ``enhancement.summary_max_words``).
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -27,7 +30,7 @@ import polars as pl
 from bitbybit_assets import quality_rules as rules
 from bitbybit_assets import schemas
 from bitbybit_assets.operations_settings import deadline_hour, min_picked_articles, summary_max_words
-from bitbybit_assets.partitions import daily_partitions
+from bitbybit_assets.partitions import DAILY, last_complete_day
 from bitbybit_base.days import days_between
 from bitbybit_base.settings import runtime_settings
 from resources.lakehouse import Lakehouse
@@ -76,16 +79,17 @@ class CheckPlan:
 # ---------------------------------------------------------------- Dagster wrapper
 
 
-def check_days(context: dg.AssetCheckExecutionContext) -> tuple[list[date], str | None]:
-    """Days of the run's partition window; the latest complete day when the run has none."""
+def check_days(context: dg.AssetCheckExecutionContext,
+               partitions_def: dg.PartitionsDefinition | None = None) -> tuple[list[date], str | None]:
+    """Days of the run's partition window; the latest complete day (of ``partitions_def``) when the
+    run has none."""
     op = context.op_execution_context
     try:
         window = op.partition_time_window
     except Exception:  # an unpartitioned run (e.g. the check launched on its own)
-        last = daily_partitions.get_last_partition_key()
-        if last is None:
+        day = last_complete_day(partitions_def or DAILY)
+        if day is None:
             return [], "no partition yet"
-        day = date.fromisoformat(last)
         return [day], f"run has no partition: checked the latest complete day {day}"
     return days_between(window.start.date(), (window.end - timedelta(days=1)).date()), None
 
@@ -101,7 +105,8 @@ def read_table(lakehouse: Lakehouse, table: str, days: list[date], columns: Sequ
 
 
 def to_check_result(result: rules.RuleResult, severity: dg.AssetCheckSeverity, days: list[date],
-                    note: str | None = None, extra: Mapping[str, Any] | None = None) -> dg.AssetCheckResult:
+                    note: str | None = None, extra: Mapping[str, Any] | None = None,
+                    key: dg.AssetCheckKey | None = None) -> dg.AssetCheckResult:
     metadata: dict[str, Any] = {
         "days_checked": ", ".join(d.isoformat() for d in days) if len(days) <= 7
         else f"{days[0]} .. {days[-1]} ({len(days)} days)",
@@ -113,6 +118,8 @@ def to_check_result(result: rules.RuleResult, severity: dg.AssetCheckSeverity, d
     if result.failures is not None and not result.failures.is_empty():
         metadata["failing_rows"] = dg.MetadataValue.md(rules.markdown_sample(result.failures))
     return dg.AssetCheckResult(
+        asset_key=key.asset_key if key else None,
+        check_name=key.name if key else None,
         passed=result.passed,
         severity=severity,
         description=("" if result.passed else "FAILED: ") + result.summary,
@@ -120,8 +127,9 @@ def to_check_result(result: rules.RuleResult, severity: dg.AssetCheckSeverity, d
     )
 
 
-def build_check(plan: CheckPlan, partitions_def: dg.PartitionsDefinition | None = daily_partitions) -> dg.AssetChecksDefinition:
-    """An asset check running ``plan.rule`` over the run's days read through ``lakehouse``."""
+def build_check(plan: CheckPlan, partitions_def: dg.PartitionsDefinition | None = DAILY) -> dg.AssetChecksDefinition:
+    """An asset check running ``plan.rule`` over the run's days read through ``lakehouse``, partitioned
+    like its asset (``partitions_def``: the bound daily partitions in the Definitions)."""
 
     @dg.asset_check(
         asset=plan.asset,
@@ -132,7 +140,7 @@ def build_check(plan: CheckPlan, partitions_def: dg.PartitionsDefinition | None 
         metadata={"bitbybit/severity": plan.severity.value, "bitbybit/blocking": plan.blocking},
     )
     def _check(context: dg.AssetCheckExecutionContext, lakehouse: Lakehouse) -> dg.AssetCheckResult:
-        days, note = check_days(context)
+        days, note = check_days(context, partitions_def)
         frames = {table: read_table(lakehouse, table, days, cols) for table, cols in plan.reads.items()}
         result = plan.rule(frames, days)
         if not result.passed:
@@ -140,6 +148,67 @@ def build_check(plan: CheckPlan, partitions_def: dg.PartitionsDefinition | None 
         return to_check_result(result, plan.severity, days, note)
 
     return _check
+
+
+def read_frames(lakehouse: Lakehouse, plans: Sequence[CheckPlan], days: list[date]) -> list[dict[str, pl.DataFrame]]:
+    """Each plan's frames as ``read_table`` gives them, every table read once: the union of the plans'
+    columns (a schema-only read apart), then each plan's own columns selected from it in its order."""
+    union: dict[str, list[str] | None] = {}
+    schema_only: set[str] = set()
+    for plan in plans:
+        for table, cols in plan.reads.items():
+            if cols == SCHEMA_ONLY:
+                schema_only.add(table)
+            elif not cols or union.get(table, []) is None:
+                union[table] = None
+            else:
+                union[table] = list(dict.fromkeys([*(union.get(table) or []), *cols]))
+    rows = {table: read_table(lakehouse, table, days, cols) for table, cols in union.items()}
+    schemas_ = {table: read_table(lakehouse, table, days, SCHEMA_ONLY) for table in schema_only}
+
+    def frame(table: str, cols: Sequence[str] | str | None) -> pl.DataFrame:
+        if cols == SCHEMA_ONLY:
+            return schemas_[table]
+        df = rows[table]
+        return df if not cols or not df.width else df.select([c for c in cols if c in df.columns])
+
+    return [{table: frame(table, cols) for table, cols in plan.reads.items()} for plan in plans]
+
+
+def build_asset_check_group(plans: Sequence[CheckPlan],
+                            partitions_def: dg.PartitionsDefinition | None = DAILY) -> dg.AssetChecksDefinition:
+    """The checks of one asset in one step (``@multi_asset_check``): its tables read once for all of
+    them, one result per selected check, each with the name, severity, blocking flag and metadata it
+    has as a check of its own (:func:`build_check`). A job may select any subset of them."""
+    (asset,) = {p.asset for p in plans}
+    specs = [
+        dg.AssetCheckSpec(
+            p.name, asset=p.asset, description=p.description, blocking=p.blocking, partitions_def=partitions_def,
+            metadata={"bitbybit/severity": p.severity.value, "bitbybit/blocking": p.blocking},
+        )
+        for p in plans
+    ]
+
+    @dg.multi_asset_check(name=f"{asset}_checks", specs=specs, can_subset=True)
+    def _checks(context: dg.AssetCheckExecutionContext, lakehouse: Lakehouse) -> Iterator[dg.AssetCheckResult]:
+        keys = {dg.AssetCheckKey(dg.AssetKey(p.asset), p.name): p for p in plans}
+        chosen = [p for k, p in keys.items() if k in context.selected_asset_check_keys]
+        days, note = check_days(context, partitions_def)
+        errors: list[Exception] = []
+        for plan, frames in zip(chosen, read_frames(lakehouse, chosen, days), strict=True):
+            try:
+                result = plan.rule(frames, days)
+            except Exception as exc:  # the other checks still report; the step fails below
+                context.log.error(f"check {plan.asset}:{plan.name} raised {exc!r}")
+                errors.append(exc)
+                continue
+            if not result.passed:
+                context.log.warning(f"check {plan.asset}:{plan.name} failed: {result.summary}")
+            yield to_check_result(result, plan.severity, days, note, key=dg.AssetCheckKey(dg.AssetKey(plan.asset), plan.name))
+        if errors:
+            raise errors[0]
+
+    return _checks
 
 
 # ---------------------------------------------------------------- the plan
@@ -303,16 +372,16 @@ def _partitions_by_key(assets: Sequence[Any]) -> dict[dg.AssetKey, dg.Partitions
 
 
 def build_asset_checks(assets: Sequence[Any] | None = None) -> list[dg.AssetChecksDefinition]:
-    """Every planned check. With ``assets`` (the Definitions' assets), only checks whose asset is
-    among them, partitioned like that asset; without, all of them on the daily partitions."""
+    """Every planned check, one definition (one step) per asset. With ``assets`` (the Definitions'
+    assets), only checks whose asset is among them, partitioned like that asset; without, all of them
+    on the daily partitions."""
     parts = _partitions_by_key(assets) if assets is not None else None
-    out = []
+    by_asset: dict[str, list[CheckPlan]] = {}
     for plan in planned_checks():
-        key = dg.AssetKey(plan.asset)
-        if parts is not None and key not in parts:
-            continue
-        out.append(build_check(plan, parts[key] if parts is not None else daily_partitions))
-    return out
+        if parts is None or dg.AssetKey(plan.asset) in parts:
+            by_asset.setdefault(plan.asset, []).append(plan)
+    return [build_asset_check_group(group, parts[dg.AssetKey(asset)] if parts is not None else DAILY)
+            for asset, group in by_asset.items()]
 
 
 # ---------------------------------------------------------------- freshness

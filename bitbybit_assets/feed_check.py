@@ -19,8 +19,9 @@ from pydantic import ValidationError
 from bitbybit_assets.ingest.parsing import FeedDocumentError, clean_title, parse_document, parse_published
 from bitbybit_base.settings import FeedConfig, FetchSettings, IngestLimits
 from bitbybit_base.text_safety import clean_raw, clean_text, clean_url
+from resources.fetch_guard import Resolver, blocked_reason, default_resolver
 from resources.fetch_types import FetchRequest
-from resources.http_fetch import HttpFeedFetcher, Resolver, blocked_reason, default_resolver
+from resources.http_fetch import HttpFeedFetcher
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 MAX_URL_CHARS = 2048

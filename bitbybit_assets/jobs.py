@@ -10,8 +10,8 @@ from typing import Any
 
 import dagster as dg
 
-from bitbybit_assets.partitions import daily_partitions
-from bitbybit_base.settings import gpu_runner, runtime_settings
+from bitbybit_assets.partitions import DAILY
+from bitbybit_base.settings import DeploymentSettings, gpu_runner, runtime_settings
 from resources.batch import RUNNER_TAG
 
 DAILY_JOB_NAME = "daily_pipeline"
@@ -41,12 +41,12 @@ GATE_ASSET = "scored_articles"  # its blocking checks gate each day's publish ru
 FRESHNESS_CHECK = dg.AssetCheckKey(dg.AssetKey("newsletters"), "freshness_check")
 
 
-def gpu_run_tags() -> dict[str, str]:
+def gpu_run_tags(deploy: DeploymentSettings | None = None) -> dict[str, str]:
     """Run tags for the GPU scoring run (dagster-aws EcsRunLauncher): one GPU on the container,
     more CPU/memory, and the GPU capacity provider (EC2 GPU instances; Fargate has no GPUs).
     ``bitbybit/gpu_runner`` (``deployment.gpu_runner``): ``batch`` sends the run to the AWS Batch
     GPU queue instead (``resources.batch.BatchGpuRunLauncher``, sized by the same tags)."""
-    deploy = runtime_settings().deployment  # the one place the GPU task is sized
+    deploy = deploy or runtime_settings().deployment  # the one place the GPU task is sized
     provider = deploy.gpu_capacity_provider
     task_definition = deploy.gpu_task_definition
     return {
@@ -137,20 +137,20 @@ def gate_checks() -> dg.AssetSelection:
     return DefinedChecks(*keys)
 
 
-def backfill_jobs() -> list:
+def backfill_jobs(partitions_def: dg.PartitionsDefinition = DAILY) -> list:
     """The two jobs of a range backfill (``bitbybit run --start --end``; see ``bitbybit_assets.backfill``)."""
     return [
         dg.define_asset_job(
             BACKFILL_CURATE_JOB_NAME,
             selection=_groups(INGEST_GROUPS + SCORING_GROUPS) - gate_checks(),
-            partitions_def=daily_partitions,
+            partitions_def=partitions_def,
             description="Backfill stage 1: raw_feeds → scored_articles for a range of days in one run "
             "(the per-day quality gate runs in each day's publish run).",
         ),
         dg.define_asset_job(
             BACKFILL_PUBLISH_JOB_NAME,
             selection=gate_checks() | (_groups(PUBLISH_GROUPS) - DbtTestChecks()),
-            partitions_def=daily_partitions,
+            partitions_def=partitions_def,
             description="Backfill stage 2, one run per day: the blocking checks of scored_articles, then "
             "enhancement, newsletter, warehouse and dbt models (the dbt tests run once after the range, "
             "warehouse_tests). A day that fails its gate fails alone.",
@@ -158,7 +158,9 @@ def backfill_jobs() -> list:
     ]
 
 
-def all_jobs() -> list:
+def all_jobs(partitions_def: dg.PartitionsDefinition = DAILY, deploy: DeploymentSettings | None = None) -> list:
+    """Every job, partitioned by ``partitions_def`` (the assets' bound definition: see
+    ``partitions.bind_partitions``; the stand-in ``DAILY`` for assets used unbound, as in tests)."""
     from bitbybit_assets.replay.job import replay_job  # what-if replays (op job with config)
 
     return [
@@ -168,28 +170,28 @@ def all_jobs() -> list:
             # sending is its own job: it waits for an approval (or the send time in auto mode)
             selection=dg.AssetSelection.all() - _groups(DELIVER_GROUPS) - DefinedChecks(FRESHNESS_CHECK)
             - DbtTestChecks(),  # in warehouse_tests, after the run
-            partitions_def=daily_partitions,
+            partitions_def=partitions_def,
             description="Fetch, filter, score, enhance, render and export one day (or a range in one run).",
         ),
         dg.define_asset_job(
-            INGEST_JOB_NAME, selection=_groups(INGEST_GROUPS), partitions_def=daily_partitions,
+            INGEST_JOB_NAME, selection=_groups(INGEST_GROUPS), partitions_def=partitions_def,
             tags=cpu_run_tags("feed_fetch"), description="raw_feeds → filtered_articles (CPU task).",
         ),
         dg.define_asset_job(
-            SCORING_JOB_NAME, selection=_groups(SCORING_GROUPS), partitions_def=daily_partitions,
-            tags=gpu_run_tags(), description="Embeddings, ads, scores, clusters, selection (GPU task).",
+            SCORING_JOB_NAME, selection=_groups(SCORING_GROUPS), partitions_def=partitions_def,
+            tags=gpu_run_tags(deploy), description="Embeddings, ads, scores, clusters, selection (GPU task).",
         ),
         dg.define_asset_job(
-            PUBLISH_JOB_NAME, selection=_groups(PUBLISH_GROUPS), partitions_def=daily_partitions,
+            PUBLISH_JOB_NAME, selection=_groups(PUBLISH_GROUPS), partitions_def=partitions_def,
             tags=cpu_run_tags("llm"), description="Enhancement, newsletter, warehouse and dbt (CPU task).",
         ),
         dg.define_asset_job(
             DELIVER_JOB_NAME,
             selection=_groups(DELIVER_GROUPS) | dg.AssetSelection.assets(DELIVERY_STATISTICS),
-            partitions_def=daily_partitions,
+            partitions_def=partitions_def,
             tags=cpu_run_tags("delivery"),
             description="Send the day's approved newsletter to every active subscriber, exactly once.",
         ),
-        *backfill_jobs(),
+        *backfill_jobs(partitions_def),
         warehouse_tests_job(),
     ]

@@ -1,7 +1,7 @@
 """The LLM ledger (``llm_calls``) and answer cache (``llm_cache``) tables, and a run's session over them.
 
-Both tables are append-only histories, written by ``enhanced_articles`` and ``newsletters``
-through the LLM session (declared in the lineage as assets of their own, see
+Both tables are append-only histories, written by ``filtered_articles`` (translation),
+``enhanced_articles`` and ``newsletters`` through the LLM session (declared in the lineage as assets of their own, see
 :mod:`bitbybit_assets.enhance.llm_tables`). Writes are blind Delta appends
 (``Lakehouse.append_rows``): they never read-modify-rewrite a day, so two runs saving at the same
 time both keep every row (a read-then-overwrite would make one of them lose or fail). A key may

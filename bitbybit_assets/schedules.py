@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 
 from bitbybit_assets.jobs import DAILY_JOB_NAME, INGEST_JOB_NAME
-from bitbybit_base.settings import runtime_settings
+from bitbybit_base.settings import PipelineSettings, runtime_settings
 
 SCHEDULE_TAG = "bitbybit/trigger"
 
@@ -31,10 +31,11 @@ def scheduled_job_name(env: str) -> str:
     return INGEST_JOB_NAME if env == "prod" else DAILY_JOB_NAME
 
 
-def daily_schedule(job: Any,
-                   default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED) -> dg.ScheduleDefinition:
-    """A schedule of ``job`` for the previous day (cron and timezone from ``pipeline``)."""
-    cfg = runtime_settings().pipeline
+def daily_schedule(job: Any, default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
+                   cfg: PipelineSettings | None = None) -> dg.ScheduleDefinition:
+    """A schedule of ``job`` for the previous day (cron and timezone from ``pipeline``, default: the
+    ``pipeline`` section of :func:`runtime_settings`)."""
+    cfg = cfg or runtime_settings().pipeline
     start: date = cfg.start_date
 
     @dg.schedule(
@@ -61,10 +62,11 @@ def daily_schedule(job: Any,
     return _schedule
 
 
-def build_schedules(env: str, jobs: Sequence, default_status: dg.DefaultScheduleStatus) -> list[dg.ScheduleDefinition]:
+def build_schedules(env: str, jobs: Sequence, default_status: dg.DefaultScheduleStatus,
+                    cfg: PipelineSettings | None = None) -> list[dg.ScheduleDefinition]:
     """The deployment's schedule, bound to the job object of that name in ``jobs``."""
     name = scheduled_job_name(env)
     by_name = {j.name: j for j in jobs}
     if name not in by_name:
         raise ValueError(f"no job named {name!r} among {sorted(by_name)}")
-    return [daily_schedule(by_name[name], default_status)]
+    return [daily_schedule(by_name[name], default_status, cfg)]

@@ -65,6 +65,11 @@ FILTERED_ARTICLES = {
     "filter_reason": pl.String,  # null when passed; else missing_title | missing_url | too_short |
     # outside_day | duplicate_url | language | blocked_domain | blocked_keyword | blocked_title
     "duplicate_of": pl.String,  # entry_key of the kept copy, for duplicate_url drops
+    # set only on rows translated into the newsletter's language (ingest/translation.py, LLM only):
+    # title and clean_text are then the translation; language stays the detected one
+    "original_title": pl.String,
+    "original_language": pl.String,
+    "translated_by": pl.String,  # the LLM model that translated the row
 }
 
 
@@ -115,6 +120,9 @@ ENHANCED_ARTICLES = {
     "pick_source": pl.String,  # pipeline | pin (an editor's pin or swap) | replacement (for a dropped pick)
     "edited_fields": pl.List(pl.String),  # title / summary / tags an editor overrode (summary_source "editor")
     "quiet_day": pl.Boolean,  # scored_articles.quiet_day of the day: the newsletter says it is a quiet day
+    "original_title": pl.String,  # a translated pick (filtered_articles): its title as published
+    "original_language": pl.String,
+    "translated_by": pl.String,
 }
 
 # One row per day: the rendered newsletter.
@@ -144,7 +152,7 @@ LLM_CALLS = {
     "partition_date": pl.Date,
     "run_id": pl.String,
     "call_id": pl.String,
-    "purpose": pl.String,  # article_summaries | newsletter_copy
+    "purpose": pl.String,  # article_summaries | newsletter_copy | translation
     "model": pl.String,
     "prompt_version": pl.String,
     "input_tokens": pl.Int64,

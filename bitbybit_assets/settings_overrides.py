@@ -32,7 +32,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from bitbybit_assets.warehouse.config import dbt_target, duckdb_path
-from bitbybit_base.settings import Settings, SettingsError, runtime_settings, settings_file, validate_settings
+from bitbybit_base.settings import (
+    Settings,
+    SettingsError,
+    WarehouseSettings,
+    runtime_settings,
+    settings_file,
+    validate_settings,
+)
 from resources.postgres import PostgresResource
 from resources.warehouse_db import Warehouse, connect_duckdb, is_duckdb_lock_error
 
@@ -142,10 +149,11 @@ def merged(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, A
     return out
 
 
-def apply_overrides(overrides: Mapping[str, Any]) -> Settings:
-    """The settings of ``production.yaml`` (:func:`runtime_settings`) with ``overrides`` applied, validated
-    as ``load_settings()`` validates the file (:class:`SettingsError` names the key on a bad value)."""
-    base = runtime_settings()
+def apply_overrides(overrides: Mapping[str, Any], base: Settings | None = None) -> Settings:
+    """``base`` (default: the settings of ``production.yaml``, :func:`runtime_settings`) with ``overrides``
+    applied, validated as ``load_settings()`` validates the file (:class:`SettingsError` names the key
+    on a bad value)."""
+    base = base or runtime_settings()
     if not overrides:
         return base
     data = base.model_dump(mode="python")
@@ -297,20 +305,22 @@ class SettingsStore:
 
 
 def stored_overrides(
-    postgres: PostgresResource | None = None, *, sleep: Callable[[float], None] = time.sleep
+    postgres: PostgresResource | None = None, *, sleep: Callable[[float], None] = time.sleep,
+    cfg: WarehouseSettings | None = None,
 ) -> dict[str, Any]:
     """The overrides in the operational database (PostgreSQL when the dbt target is prod, else the
     local DuckDB warehouse), read without side effects: no migration, no file created. Empty when no
     operational database is configured or it was never migrated. A configured PostgreSQL that cannot
     be reached raises (a run does not silently fall back to the YAML); the local DuckDB file held by
-    another process is retried for ~30 s, then :class:`SettingsError`."""
+    another process is retried for ~30 s, then :class:`SettingsError`. ``cfg``: the ``warehouse``
+    settings that locate it (default: the settings file's)."""
     postgres = postgres or PostgresResource()
-    if dbt_target() == "prod":
+    if dbt_target(cfg) == "prod":
         if not postgres.is_configured():
             return {}
         with postgres.warehouse() as w:
             return read_overrides(w)
-    path = duckdb_path()
+    path = duckdb_path(cfg)
     if not path.exists():
         return {}
     delay = 0.25
@@ -336,10 +346,13 @@ def stored_overrides(
 
 
 def settings_with_overrides(
-    warehouse: Warehouse | None = None, *, postgres: PostgresResource | None = None
+    warehouse: Warehouse | None = None, *, postgres: PostgresResource | None = None, base: Settings | None = None
 ) -> Settings:
-    """What a run uses: ``production.yaml`` with the desk's overrides (from ``warehouse`` when the
-    caller has the operational database open, else read by :func:`stored_overrides`). Call it when
-    the run runs, never at definition load."""
-    overrides = read_overrides(warehouse) if warehouse is not None else stored_overrides(postgres)
-    return apply_overrides(overrides)
+    """What a run uses: ``base`` (an asset's ``settings`` resource; default ``production.yaml``) with the
+    desk's overrides (from ``warehouse`` when the caller has the operational database open, else read
+    by :func:`stored_overrides`). Call it when the run runs, never at definition load."""
+    if warehouse is not None:
+        overrides = read_overrides(warehouse)
+    else:
+        overrides = stored_overrides(postgres, cfg=base.warehouse if base is not None else None)
+    return apply_overrides(overrides, base)

@@ -18,24 +18,36 @@ import dagster as dg
 
 from bitbybit_assets.checks import build_asset_checks, build_freshness_checks, build_freshness_sensor
 from bitbybit_assets.jobs import all_jobs
+from bitbybit_assets.partitions import DAILY
 from bitbybit_assets.schedules import build_schedules
-from bitbybit_base.settings import runtime_settings
+from bitbybit_base.settings import Settings, runtime_settings
 from resources.metrics import CloudWatchMetrics
 from resources.notify import Notifier
 from resources.postgres import PostgresResource
 from sensors import all_sensors
 
 
-def operations_definitions(env: str, jobs: Sequence | None = None, assets: Sequence[Any] | None = None) -> dict:
+def _daily(assets: Sequence[Any] | None) -> dg.PartitionsDefinition:
+    """The daily partitions the ``assets`` are on (bound or the stand-in), for jobs built here."""
+    for a in assets or ():
+        for spec in a.specs if isinstance(a, dg.AssetsDefinition) else [a] if isinstance(a, dg.AssetSpec) else []:
+            if isinstance(spec.partitions_def, dg.DailyPartitionsDefinition):
+                return spec.partitions_def
+    return DAILY
+
+
+def operations_definitions(env: str, jobs: Sequence | None = None, assets: Sequence[Any] | None = None,
+                           settings: Settings | None = None) -> dict:
     """``{"jobs", "schedules", "sensors", "asset_checks", "resources"}`` for deployment ``env``.
 
     ``assets``: when given, checks are built only for assets among them (partitioned like them);
     without, for every pipeline asset on the daily partitions. Resources needed besides those
-    returned: ``lakehouse`` (checks, run tracking).
+    returned: ``lakehouse`` (checks, run tracking). ``settings``: what ``build_definitions`` loaded
+    (default: the settings file).
     """
+    settings = settings or runtime_settings()
     if jobs is None:
-        jobs = all_jobs()
-    settings = runtime_settings()
+        jobs = all_jobs(_daily(assets), settings.deployment)
     running = settings.operations.start_running
     sensor_status = dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
     schedule_status = dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
@@ -45,7 +57,7 @@ def operations_definitions(env: str, jobs: Sequence | None = None, assets: Seque
         sensors.append(build_freshness_sensor(freshness, sensor_status))
     return {
         "jobs": list(jobs),
-        "schedules": build_schedules(env, jobs, schedule_status),
+        "schedules": build_schedules(env, jobs, schedule_status, settings.pipeline),
         "sensors": sensors,
         "asset_checks": [*build_asset_checks(assets), *freshness],
         # postgres: the same resource the warehouse assets use (run tracking writes pipeline_runs);

@@ -53,6 +53,7 @@ from bitbybit_base.settings_models import (  # noqa: F401  (re-exported: one imp
     Settings,
     Topic,
     TopicSettings,
+    TranslationSettings,
     WarehouseSettings,
 )
 
@@ -85,6 +86,12 @@ def config_dir() -> Path:
 def data_dir() -> Path:
     """Local working data (lakehouse on local disk, caches, DuckDB warehouse)."""
     return _path_from_env("BITBYBIT_DATA_DIR", PROJECT_ROOT / "data")
+
+
+def model_cache_dir() -> Path:
+    """Converted/compiled models (OpenVINO IR and compiled blobs): ``BITBYBIT_MODEL_CACHE``, default
+    ``<data dir>/model_cache``. Safe to delete (the next run converts again)."""
+    return _path_from_env("BITBYBIT_MODEL_CACHE", data_dir() / "model_cache")
 
 
 def output_dir() -> Path:

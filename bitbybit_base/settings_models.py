@@ -3,6 +3,9 @@
 The one place a setting's name, type, range and default are written. :class:`bitbybit_base.settings.Settings`
 holds one of each; stages and resources receive these models (or the values in them), never the raw
 mapping. Unknown keys are refused (``extra="forbid"``) so a typo fails at load, naming the key.
+
+Over 400 lines because it is one pydantic model per section of ``production.yaml``, kept together as
+the single place every setting is declared.
 """
 
 from __future__ import annotations
@@ -73,6 +76,17 @@ class IngestSettings(_Section):
     limits: IngestLimits = IngestLimits()
 
 
+class TranslationSettings(_Section):
+    """``content_filter.translation:``: rows dropped only for their language, in one of ``languages``,
+    get their title and lead translated into the newsletter's language (the first of
+    ``allowed_languages``) when an LLM endpoint is configured, and become eligible. Offline: nothing."""
+
+    languages: list[str] = []  # e.g. ["zh"]; empty: off
+    batch_size: int = Field(12, ge=1, le=50)  # rows per LLM call
+    max_per_day: int = Field(200, ge=0)  # rows translated per day at most (most trusted feeds first)
+    max_chars: int = Field(600, ge=50, le=5000)  # of the body's lead sent per row
+
+
 class ContentFilterSettings(_Section):
     min_words: int = 3
     min_chars: int = 12
@@ -82,6 +96,7 @@ class ContentFilterSettings(_Section):
     blocked_domains: list[str] = []
     blocked_keywords: list[str] = []
     blocked_title_patterns: list[str] = []
+    translation: TranslationSettings = TranslationSettings()
 
 
 class DeliverySettings(_Section):
@@ -180,6 +195,18 @@ class CurationSettings(_Section):
     # With the multilingual encoder (embeddings.multilingual_model): same story across languages
     # (en<->zh) when its cosine is at least this (chosen on the shared dev days only).
     cluster_threshold_cross_language: float = 0.6
+    # Two CJK titles (MiniLM embeds them poorly): a token match needs a multilingual cosine of at least
+    # cluster_min_similarity_cjk, and that cosine >= cluster_threshold_cjk with two shared rare tokens
+    # is a match of its own (null: not used).
+    cluster_min_similarity_cjk: float | None = 0.3
+    cluster_threshold_cjk: float | None = None
+    # Second check among the picks (curate/pick_check.py): a row whose title shares a rare name (or two
+    # rare tokens) with a pick ranked before it and whose cosine is at least this is the same story and
+    # is not picked (null: off). Against rows sent on earlier days: its own floors (null: off).
+    pick_check_min_similarity: float | None = 0.4
+    pick_check_min_similarity_sent: float | None = None
+    pick_check_min_rare_tokens_sent: int = Field(2, ge=1)  # ... and shared rare title tokens it needs
+    pick_check_multilingual: bool = False  # that cosine: the larger of MiniLM and the multilingual one
     ads: AdSettings = AdSettings()
     weights: ScoreWeights = ScoreWeights()
     topic_min_similarity: float = 0.3  # a topic is listed in ``topics`` above this cosine

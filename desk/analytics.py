@@ -21,6 +21,7 @@ from bitbybit_assets.feeds_store import load_feeds
 from bitbybit_base.settings import SettingsError
 from desk import analytics_charts as charts
 from desk import analytics_data as data
+from desk import analytics_queries as queries
 from desk import feeds_admin
 from desk.web import in_thread, render, state
 
@@ -75,7 +76,7 @@ def panel(
     title: str,
     caption: str,
     spec: dict[str, Any],
-    rows: list[data.Row],
+    rows: list[queries.Row],
     columns: list[tuple[str, str, Fmt]],
 ) -> Panel:
     return Panel(
@@ -132,10 +133,10 @@ def analytics_panels(report: data.Report) -> list[Panel]:
         panel(
             "chart-topics",
             "Topic trends",
-            f"Articles per day for the {data.TOP_TOPICS} topics with the most scored articles in the window "
+            f"Articles per day for the {queries.TOP_TOPICS} topics with the most scored articles in the window "
             "(topic_trends); the table sums the window.",
             charts.topics_spec(topics),
-            data.topic_totals(topics),
+            queries.topic_totals(topics),
             [
                 ("label", "Topic", _text),
                 ("articles", "Articles", _int),
@@ -178,7 +179,7 @@ def analytics_panels(report: data.Report) -> list[Panel]:
             "Fetches per feed and day",
             "Each feed's fetch outcome per day (feed_statistics): a run of red cells is an error streak.",
             charts.fetch_outcomes_spec(report.rows("fetch_outcomes")),
-            data.fetch_summary(report.rows("fetch_outcomes")),
+            queries.fetch_summary(report.rows("fetch_outcomes")),
             FETCH_COLUMNS,
         ),
         panel(
@@ -272,7 +273,7 @@ async def analytics_page(request: Request) -> Response:
     return _page(request, "analytics/analytics.html", report, days, end, title="Analytics", panels=panels)
 
 
-def feed_counts(rows: list[data.Row]) -> dict[str, int]:
+def feed_counts(rows: list[queries.Row]) -> dict[str, int]:
     counts = {"ok": 0, "stale": 0, "error": 0, "failing": 0, "never fetched": 0}
     for r in rows:
         counts[r["health"]] = counts.get(r["health"], 0) + 1
@@ -290,7 +291,7 @@ async def feeds_page(request: Request) -> Response:
             "Fetches per feed and day",
             "Each feed's fetch outcome per day (feed_statistics): a run of red cells is an error streak.",
             charts.fetch_outcomes_spec(report.rows("fetch_outcomes")),
-            data.fetch_summary(report.rows("fetch_outcomes")),
+            queries.fetch_summary(report.rows("fetch_outcomes")),
             FETCH_COLUMNS,
         )
     health = report.rows("feed_health")

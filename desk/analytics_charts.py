@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from desk.analytics_data import Row
+from desk.analytics_queries import Row
 
 Spec = dict[str, Any]
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"

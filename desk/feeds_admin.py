@@ -31,7 +31,7 @@ from bitbybit_base.settings import FeedConfig, runtime_settings
 from desk.db import DeskDB
 from desk.launcher import desk_actor
 from desk.web import flash, in_thread, redirect, render, require_admin, state, with_db
-from resources.http_fetch import Resolver
+from resources.fetch_guard import Resolver
 
 log = logging.getLogger("bitbybit")
 PROOF_FIELD = "tested"

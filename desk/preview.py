@@ -22,8 +22,8 @@ from starlette.routing import Route
 from bitbybit_assets.checks import blocking_failures
 from bitbybit_assets.deliver import addresses
 from bitbybit_assets.deliver.message import MERGE_TAG, NewsletterContent
+from bitbybit_assets.deliver.records import LEDGER_STATUSES, DeliveryStateError
 from bitbybit_assets.deliver.service import approve, load_content, send_decision, send_options, send_test
-from bitbybit_assets.deliver.store import LEDGER_STATUSES, DeliveryStateError
 from bitbybit_assets.jobs import DELIVER_JOB_NAME
 from bitbybit_base.settings import public_url, runtime_settings, secret_key
 from desk.dagster_access import InstanceUnavailable
@@ -31,7 +31,8 @@ from desk.db import DatabaseBusy, DeskDB
 from desk.launcher import desk_actor
 from desk.today import active_runs_for, launch_and_record, launch_view
 from desk.web import current_user, flash, in_thread, path_day, redirect, render, state, with_db
-from resources.email import DeliveryError, EmailSender
+from resources.email import EmailSender
+from resources.mail_base import DeliveryError
 
 log = logging.getLogger("bitbybit")
 

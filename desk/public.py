@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from bitbybit_assets.deliver import tokens
 from bitbybit_assets.deliver.database import open_store
-from bitbybit_assets.deliver.store import Subscriber, SubscriberNotFound
+from bitbybit_assets.deliver.records import Subscriber, SubscriberNotFound
 
 INVALID = "This link is not valid (it may have been mistyped, or revoked)."
 

@@ -29,8 +29,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bitbybit_assets.editorial.apply import Override, short
 from bitbybit_assets.editorial.assets import TABLE as SNAPSHOT_TABLE
+from bitbybit_assets.editorial.overrides import Override, short
 from bitbybit_assets.editorial.store import Action, EditConflict, EditorialStore, InvalidAction
 from bitbybit_assets.settings_overrides import read_overrides
 from bitbybit_base.settings import runtime_settings

@@ -11,13 +11,12 @@ from urllib.parse import urlencode
 
 import polars as pl
 
-from bitbybit_assets.editorial.apply import (
+from bitbybit_assets.editorial.apply import Report, apply_selection
+from bitbybit_assets.editorial.overrides import (
     ARTICLE_FIELDS,
     ISSUE_FIELDS,
     Effective,
     Override,
-    Report,
-    apply_selection,
     effective_overrides,
 )
 

@@ -16,13 +16,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bitbybit_assets.deliver import addresses
+from bitbybit_assets.deliver.records import (
+    SUBSCRIBER_STATUSES,
+    Subscriber,
+    SubscriberNotFound,
+    subscriber_from_row,
+)
 from bitbybit_assets.deliver.service import send_options, subscribe
-from bitbybit_assets.deliver.store import SUBSCRIBER_STATUSES, Subscriber, SubscriberNotFound, _subscriber
 from bitbybit_base.settings import public_url, runtime_settings, secret_key
 from desk.db import DeskDB
 from desk.launcher import desk_actor
 from desk.web import current_user, flash, in_thread, redirect, render, with_db
-from resources.email import DeliveryError, EmailSender
+from resources.email import EmailSender
+from resources.mail_base import DeliveryError
 from resources.warehouse_db import Warehouse
 
 PAGE_SIZE = 200
@@ -46,7 +52,7 @@ def search(w: Warehouse, query: str = "", status: str | None = None, limit: int 
         sql += " AND status = %s"
         params.append(status)
     sql += f" ORDER BY email LIMIT {int(limit)}"
-    return [_subscriber(r) for r in w.query(sql, params)]
+    return [subscriber_from_row(r) for r in w.query(sql, params)]
 
 
 async def subscribers_page(request: Request) -> Response:

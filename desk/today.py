@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bitbybit_assets.deliver.store import Approval
+from bitbybit_assets.deliver.records import Approval
 from bitbybit_assets.jobs import DAILY_JOB_NAME, INGEST_JOB_NAME, PUBLISH_JOB_NAME, SCORING_JOB_NAME
 from bitbybit_assets.operations_settings import deadline_hour
 from bitbybit_assets.partitions import daily_partitions
@@ -118,7 +118,7 @@ def _collect(request: Request, days: list[date], now: datetime) -> dict[str, Any
         keys = ps.daily_asset_keys(state(request).dagster.asset_graph())
         out["columns"] = column_names([k.to_user_string() for k in keys])
         if days:
-            states = ps.asset_partition_states(instance, keys, days, daily_partitions)
+            states = ps.asset_partition_states(instance, keys, days, daily_partitions(cfg.start_date))
             runs = ps.runs_by_day([r for r in ps.recent_runs(instance) if r.job_name in PIPELINE_JOBS], days)
     except InstanceUnavailable as exc:
         out["instance_error"] = str(exc)

@@ -2,7 +2,8 @@
 
 One source for every environment: ``infra/environments.yaml`` holds what differs between
 ``staging`` and ``prod``, :mod:`infra.documents` the ECS task definitions, IAM policies and bucket
-settings, :mod:`infra.template` the stacks. ``python -m infra render`` writes
+settings, :mod:`infra.template` the stacks (sections in ``infra/stack_*.py``, building blocks in
+:mod:`infra.cfn`). ``python -m infra render`` writes
 ``deploy/aws/cloudformation/*.json`` and the ``deploy/aws/{ecs,iam,s3}`` fragments; ``python -m infra
 check`` fails when they are stale or ``cfn-lint`` finds a problem (``make infra-check``, CI).
 

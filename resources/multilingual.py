@@ -51,6 +51,12 @@ class MultilingualEncoder:
                 self._model = USE(threads=self.threads)
         return self._model
 
+    def release(self) -> bool:
+        """Drop the loaded weights (the next ``encode`` loads them again). True when they were loaded."""
+        with self._lock:
+            loaded, self._model = self._model is not None, None
+        return loaded
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

@@ -27,7 +27,7 @@ from typing import Any
 import dagster as dg
 
 from bitbybit_assets.feeds_store import feeds_source, load_feeds
-from bitbybit_assets.partitions import daily_partitions
+from bitbybit_assets.partitions import daily_partitions, last_complete_day
 from bitbybit_base import settings
 
 SENSOR_NAME = "feeds_config_change"
@@ -106,7 +106,8 @@ def evaluate_change(cursor: str | None, path: Path | None, mode: str) -> tuple[s
         ),
     }
     requests: list[dg.RunRequest] = []
-    latest = daily_partitions.get_last_partition_key()
+    last = last_complete_day(daily_partitions(settings.runtime_settings().pipeline.start_date))
+    latest = last.isoformat() if last else None
     if mode == "request_raw_feeds" and new_feeds and latest:
         requests.append(dg.RunRequest(
             run_key=f"feeds-config-{current['sha256'][:16]}",

@@ -1,7 +1,7 @@
 """The CloudWatch metrics of one finished run (pure functions over :class:`~sensors.run_info.RunSummary`).
 
 What the run-tracking sensor publishes through :class:`resources.metrics.CloudWatchMetrics` after every
-tracked run, the names the dashboard (``infra/template.py``) plots:
+tracked run, the names the dashboard (``infra/stack_monitoring.py``) plots:
 
 * ``RunSeconds`` (dimension ``Job``): the run's wall time;
 * ``ComputeCostUsd``: that time at the ``cost:`` price of what it ran on (CPU or GPU);

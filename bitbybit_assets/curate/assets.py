@@ -18,12 +18,13 @@ from bitbybit_assets.curate.pipeline import HISTORY_COLUMNS, curate_days
 from bitbybit_assets.curate.report import decision_counts, picks, picks_markdown, selected_per_day
 from bitbybit_assets.curate.scoring import build_prototypes
 from bitbybit_assets.curate.text import with_text
-from bitbybit_assets.partitions import daily_partitions, days_in_context
+from bitbybit_assets.partitions import DAILY, days_in_context
 from bitbybit_assets.schemas import ARTICLE_EMBEDDINGS, SCORED_ARTICLES, conform
 from bitbybit_assets.settings_overrides import settings_with_overrides
 from resources.embeddings import EmbeddingModel
 from resources.lakehouse import Lakehouse
 from resources.multilingual import shared_multilingual_encoder
+from resources.settings import RunSettings
 
 GROUP = "curate"
 # These steps belong on the GPU task. Its size is set in one place, ``deployment:`` in
@@ -50,7 +51,7 @@ def _known_embeddings(lakehouse: Lakehouse, hashes: list[str], model: str, start
 
 @dg.asset(
     group_name=GROUP,
-    partitions_def=daily_partitions,
+    partitions_def=DAILY,
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"delta", "polars", "pytorch"},
     tags=GPU_TAGS,
@@ -67,8 +68,9 @@ def article_embeddings(
     filtered_articles: pl.DataFrame,
     embeddings: EmbeddingModel,
     lakehouse: Lakehouse,
+    settings: RunSettings,
 ) -> pl.DataFrame:
-    cfg = curate_config()
+    cfg = curate_config(settings)
     days = days_in_context(context)
     if filtered_articles.is_empty():
         context.add_output_metadata({"texts": 0, "encoded": 0})
@@ -93,13 +95,17 @@ def article_embeddings(
         ml_rows, n_ml = embedding_rows(texts, known_ml, shared_multilingual_encoder(ml_model).encode, ml_model)
         rows = pl.concat([rows, ml_rows], how="vertical_relaxed")
         meta.update({"multilingual_model": ml_model, "multilingual_encoded": n_ml})
+        shared_multilingual_encoder(ml_model).release()
+    # the encoders' weights and activation buffers (~400 MiB after long texts) are not held through
+    # scoring and the later stages; a stage that needs new vectors loads the model again (cached, <1 s)
+    embeddings.release()
     context.add_output_metadata(meta)
     return rows
 
 
 @dg.asset(
     group_name=GROUP,
-    partitions_def=daily_partitions,
+    partitions_def=DAILY,
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"delta", "polars"},
     tags=GPU_TAGS,
@@ -117,8 +123,9 @@ def scored_articles(
     article_embeddings: pl.DataFrame,
     embeddings: EmbeddingModel,
     lakehouse: Lakehouse,
+    settings: RunSettings,
 ) -> pl.DataFrame:
-    cfg = curate_config(settings_with_overrides())  # with the desk's settings (read now)
+    cfg = curate_config(settings_with_overrides(base=settings))  # with the desk's settings (read now)
     days = days_in_context(context)
     first = days[0]
     window_start = first - timedelta(days=cfg.curation.cluster_window_days)

@@ -123,7 +123,9 @@ class TitleEvidence:
         self.cjk = [cjk_share(t) >= 0.3 for t in titles]
         self.weight = [sum(self.idf[t] for t in toks) for toks in tokens]
 
-    def same_story(self, i: int, j: int, cosine: float, same_day: bool = True) -> bool:
+    def same_story(
+        self, i: int, j: int, cosine: float, same_day: bool = True, cosine_ml: float | None = None
+    ) -> bool:
         cfg = self.cfg
         cjk = self.cjk[i] or self.cjk[j]
         if not cjk and cosine >= cfg.cluster_threshold:
@@ -136,6 +138,9 @@ class TitleEvidence:
         denom = min(self.weight[i], self.weight[j])
         w = sum(self.idf[t] for t in shared) / denom if denom > 0 else 0.0
         if cjk:
+            floor = cfg.cluster_min_similarity_cjk  # the multilingual encoder vetoes a loose token match
+            if floor is not None and cosine_ml is not None and cosine_ml < floor:
+                return False
             return len(rare) >= cfg.cluster_min_shared_cjk and w >= cfg.cluster_min_title_overlap_cjk
         named = [t for t in rare if a[t] and b[t]]
         if cosine < cfg.cluster_min_similarity or not (named or len(rare) >= 2):
@@ -144,8 +149,15 @@ class TitleEvidence:
         return cosine + w >= need
 
     def same_story_multilingual(self, i: int, j: int, cosine_ml: float) -> bool:
-        """The multilingual-embedding test, across languages only (one title CJK, the other not)."""
-        return self.cjk[i] != self.cjk[j] and cosine_ml >= self.cfg.cluster_threshold_cross_language
+        """The multilingual-embedding test: across languages (one title CJK, the other not), and
+        between two CJK titles with ``cluster_threshold_cjk`` (set) and two shared rare tokens."""
+        cfg = self.cfg
+        if self.cjk[i] != self.cjk[j]:
+            return cosine_ml >= cfg.cluster_threshold_cross_language
+        if not self.cjk[i] or cfg.cluster_threshold_cjk is None or cosine_ml < cfg.cluster_threshold_cjk:
+            return False
+        shared = self.tokens[i].keys() & self.tokens[j].keys()
+        return sum(self.df[t] <= cfg.cluster_rare_df for t in shared) >= 2
 
 
 def new_cluster_id(seed_key: str) -> str:
@@ -164,6 +176,7 @@ def assign_clusters(rows: ClusterRows, cfg: CurationSettings) -> list[str]:
     sim_ml = None
     if rows.emb_ml is not None and rows.emb_ml.shape[0] == n:
         sim_ml = Similarity(rows.emb_ml, np.flatnonzero(is_new), cfg.cluster_threshold_cross_language)
+    has_ml = np.any(rows.emb_ml != 0, axis=1) if sim_ml is not None else np.zeros(n, dtype=bool)
     tokens = [title_tokens(t) for t in rows.titles]
 
     parent = list(range(n))
@@ -234,12 +247,11 @@ def assign_clusters(rows: ClusterRows, cfg: CurationSettings) -> list[str]:
             if j == i or (is_new[j] and j < i):
                 continue
             s = sim.cosine(i, j)
-            if evidence.same_story(i, j, s, same_day=bool(is_new[j])):
+            s_ml = sim_ml.cosine(i, j) if sim_ml is not None and has_ml[i] and has_ml[j] else None
+            if evidence.same_story(i, j, s, same_day=bool(is_new[j]), cosine_ml=s_ml):
                 edges.append((s, i, j, False))
-            elif sim_ml is not None:
-                s_ml = sim_ml.cosine(i, j)
-                if evidence.same_story_multilingual(i, j, s_ml):
-                    edges.append((s_ml, i, j, True))
+            elif s_ml is not None and evidence.same_story_multilingual(i, j, s_ml):
+                edges.append((s_ml, i, j, True))
     edges.sort(key=lambda e: -e[0])
     for _, i, j, multilingual in edges:
         union(i, j, forced=False, multilingual=multilingual)

@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from bitbybit_assets.curate import ads as ads_mod
+from bitbybit_assets.curate import pick_check
 from bitbybit_assets.curate.clustering import ClusterRows, assign_clusters, cjk_share
 from bitbybit_assets.curate.config import CurateConfig
 from bitbybit_assets.curate.ranker import Ranker, feature_matrix, load_ranker
@@ -151,6 +152,9 @@ def score_day(
     )
     cluster_all = assign_clusters(crow, cfg)
     cluster = cluster_all[window.height :]
+    # the looser second same-story check among the picks and against what was already sent
+    sent_w = window["selected"].fill_null(False).to_list()
+    related, like = pick_check.for_day(crow, sent_w, window["partition_date"].to_list(), cfg)
 
     # --- ads
     mscore, mproto = ads_mod.model_scores(emb, protos.ad, protos.editorial, cfg.ads)
@@ -213,14 +217,20 @@ def score_day(
         if passed[i] and not ad_dec[i].is_advertisement:
             story_rel[cluster[i]] = max(story_rel.get(cluster[i], 0.0), float(rel[i]))
 
-    # canonical per cluster among the day's rows: eligible first, then the most trusted source,
-    # then text over title-only, then the richer text, then feed order
+    # canonical per cluster among the day's rows: eligible first, then a row in its own language over
+    # a translation, then the most trusted source, then text over title-only, then the richer text,
+    # then feed order
+    translated = (
+        day_rows["translated_by"].is_not_null().to_list() if "translated_by" in day_rows.columns else [False] * n
+    )
+
     def canon_key(i: int) -> tuple:
         t = trust[i] if trust[i] is not None else 0.5
         title_only = (words[i] or 0) == 0
         return (
             not passed[i],
             ad_dec[i].is_advertisement,
+            translated[i],
             -round(t, 2),
             title_only,
             -(words[i] or 0),
@@ -313,10 +323,11 @@ def score_day(
             ),
             content_type=ctype[i],
             below_floor=None if ranker is None else final[i] < 10.0 * ranker.pick_floor,
+            like_sent=like[i] if sent_on[cluster[i]] is None else None,
         )
         for i in range(n)
     ]
-    sel = select(cands, emb, cfg)
+    sel = select(cands, emb, cfg, related)
     canon.update(sel.representative)  # a row picked in place of a capped canonical represents the story
 
     also = []

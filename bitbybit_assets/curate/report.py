@@ -56,7 +56,7 @@ def decision_counts(scored: pl.DataFrame) -> dict[str, int]:
         "articles": scored.height,
         "filtered_out": scored.filter(~passed).height,
         "advertisements": scored.filter(pl.col("is_advertisement")).height,
-        "duplicates": scored.filter(passed & reason.str.contains("duplicate of story")).height,
+        "duplicates": scored.filter(passed & reason.str.contains("duplicate of story|same story as pick")).height,
         "previously_sent": scored.filter(passed & pl.col("previously_sent")).height,
         "below_thresholds": scored.filter(reason.str.contains("below min_")).height,
         "eligible": scored.filter(pl.col("rank").is_not_null()).height,

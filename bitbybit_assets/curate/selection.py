@@ -9,7 +9,7 @@ per-feed cap get none), and the first ``top_n`` ranks are selected.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +41,7 @@ class Candidate:
     first_seen_on: str | None = None  # ISO date the story first appeared, when older than allowed
     content_type: str = ""  # what the content-type cap counts
     below_floor: bool | None = None  # ranker: model_score under its pick floor (None: no ranker)
+    like_sent: str | None = None  # "<ISO day> (<title>)": related to a row sent then (curate.pick_check)
 
 
 @dataclass
@@ -59,6 +60,8 @@ def ineligibility(c: Candidate, cfg: CurationSettings) -> str | None:
         return "not selected: advertisement"
     if c.previously_sent_on:
         return f"not selected: already sent on {c.previously_sent_on}"
+    if c.like_sent:
+        return f"not selected: like a story sent on {c.like_sent}"
     if c.first_seen_on:
         return f"not selected: old story (first seen on {c.first_seen_on})"
     if c.below_floor is not None:
@@ -76,12 +79,19 @@ def caps(cfg: CurationSettings) -> tuple[int, int]:
     return source, max(1, int(cfg.max_content_type_share * cfg.top_n + 1e-9))
 
 
-def select(candidates: Sequence[Candidate], emb: np.ndarray, cfg: CurationSettings) -> Selection:
+def select(
+    candidates: Sequence[Candidate],
+    emb: np.ndarray,
+    cfg: CurationSettings,
+    related: Callable[[int, int], bool] | None = None,
+) -> Selection:
     """Greedy MMR: ``lambda * score - (1 - lambda) * max similarity to rows already ranked``.
 
     Scores are scaled to 0..1 (divided by the best eligible score) so lambda keeps its meaning.
     One row per story cluster: the canonical row competes; another eligible row of the cluster
     (in candidate order) only steps in when the canonical is stopped by the per-feed cap.
+    ``related(i, j)`` (candidate indexes; see ``curate.pick_check``): a row related to a row already
+    picked is not picked (a second check for one pick per story, looser than the clusters).
     """
     n = len(candidates)
     rank: list[int | None] = [None] * n
@@ -111,6 +121,7 @@ def select(candidates: Sequence[Candidate], emb: np.ndarray, cfg: CurationSettin
     for ks in reserve.values():
         ks.sort(key=lambda k: candidates[eligible[k]].preference)
     taken: dict[str, int] = {}
+    picked: list[int] = []  # candidate indexes selected so far, in rank order
     max_sim = np.full(len(eligible), 0.0)
     per_feed: dict[str, int] = {}
     per_type: dict[str, int] = {}
@@ -159,6 +170,12 @@ def select(candidates: Sequence[Candidate], emb: np.ndarray, cfg: CurationSettin
             if next_rank <= cfg.top_n and kind and per_type.get(kind, 0) >= type_cap:
                 reason[i] = f"not selected: content-type cap ({type_cap} of type {kind})"
                 continue
+            same = None
+            if related is not None and next_rank <= cfg.top_n:
+                same = next((p for p in picked if related(i, p)), None)
+            if same is not None:
+                reason[i] = f"not selected: same story as pick {rank[same]} ({candidates[same].title!r})"
+                continue
             cid = candidates[i].cluster_id
             taken[cid] = i
             if not candidates[i].is_canonical:
@@ -166,6 +183,7 @@ def select(candidates: Sequence[Candidate], emb: np.ndarray, cfg: CurationSettin
             rank[i] = next_rank
             if next_rank <= cfg.top_n:
                 selected[i] = True
+                picked.append(i)
                 reason[i] = f"selected: rank {next_rank}"
                 per_feed[feed] = per_feed.get(feed, 0) + 1
                 if kind:

@@ -14,6 +14,7 @@ import polars as pl
 
 from bitbybit_assets.checks import blocking_failures
 from bitbybit_assets.deliver.database import open_store
+from bitbybit_assets.deliver.records import DeliveryStateError
 from bitbybit_assets.deliver.service import (
     NotApproved,
     content_from_frame,
@@ -21,13 +22,14 @@ from bitbybit_assets.deliver.service import (
     send_day,
     send_options,
 )
-from bitbybit_assets.deliver.store import DeliveryStateError, DeliveryStore
-from bitbybit_assets.partitions import daily_partitions, days_in_context
+from bitbybit_assets.deliver.store import DeliveryStore
+from bitbybit_assets.partitions import DAILY, days_in_context
 from bitbybit_assets.settings_overrides import settings_with_overrides
-from bitbybit_base.settings import public_url, runtime_settings, secret_key
+from bitbybit_base.settings import public_url, secret_key
 from resources.email import EmailSender
 from resources.lakehouse import Lakehouse
 from resources.postgres import PostgresResource
+from resources.settings import RunSettings
 
 GROUP = "deliver"
 ASSET_NAME = "newsletter_deliveries"
@@ -80,7 +82,7 @@ def ledger_frame(store: DeliveryStore, days: list) -> pl.DataFrame:
 @dg.asset(
     name=ASSET_NAME,
     group_name=GROUP,
-    partitions_def=daily_partitions,
+    partitions_def=DAILY,
     backfill_policy=dg.BackfillPolicy.single_run(),  # a range of days goes out day by day in one run
     kinds={"delta", "email", "postgres"},
     ins={"newsletters": dg.AssetIn()},
@@ -97,15 +99,16 @@ def newsletter_deliveries(
     lakehouse: Lakehouse,
     postgres: PostgresResource,
     email_sender: EmailSender,
+    settings: RunSettings,
 ) -> pl.DataFrame:
     days = days_in_context(context)
-    settings = runtime_settings().delivery
-    options = send_options(settings, mail_from=email_sender.sender_address(),
-                           public_url=public_url(settings.public_url), server_key=secret_key())
+    delivery = settings.delivery
+    options = send_options(delivery, mail_from=email_sender.sender_address(),
+                           public_url=public_url(delivery.public_url), server_key=secret_key())
     by_day: dict[str, dict] = {}
     problems: list[str] = []
     with open_store(postgres) as store:
-        settings = settings_with_overrides(store.w).delivery  # approval / send time as set in the desk
+        delivery = settings_with_overrides(store.w, base=settings).delivery  # approval / send time as set in the desk
         for day in days:
             actor = config.requested_by or f"run:{context.run_id}"
             try:
@@ -115,7 +118,7 @@ def newsletter_deliveries(
                     released = release_in_doubt(store, day, options, actor=actor)
                     context.log.warning(f"{day}: released {released} in-doubt recipient(s) for retry")
                 report = send_day(
-                    store, content, email_sender.session(), settings, options, run_id=context.run_id,
+                    store, content, email_sender.session(), delivery, options, run_id=context.run_id,
                     actor=actor, now=datetime.now(UTC),
                     blocking_failures=lambda d: blocking_failures(lakehouse, d),
                     resend=config.resend, resend_reason=config.reason,

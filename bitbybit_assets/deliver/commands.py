@@ -16,6 +16,7 @@ from bitbybit_assets.checks import blocking_failures
 from bitbybit_assets.deliver import addresses
 from bitbybit_assets.deliver.database import delivery_target, open_store
 from bitbybit_assets.deliver.mailsink import serve as serve_mailsink
+from bitbybit_assets.deliver.records import SUBSCRIBER_STATUSES, DeliveryStateError
 from bitbybit_assets.deliver.service import (
     approve,
     confirmation_message,
@@ -24,11 +25,11 @@ from bitbybit_assets.deliver.service import (
     send_test,
     subscribe,
 )
-from bitbybit_assets.deliver.store import SUBSCRIBER_STATUSES, DeliveryStateError
 from bitbybit_assets.runs import run_delivery
 from bitbybit_base.settings import output_dir, public_url, runtime_settings, secret_key
-from resources.email import DeliveryError, EmailSender
+from resources.email import EmailSender
 from resources.lakehouse import Lakehouse
+from resources.mail_base import DeliveryError
 from resources.postgres import PostgresResource
 
 log = logging.getLogger("bitbybit")

@@ -28,8 +28,9 @@ from typing import Protocol
 
 from bitbybit_assets.deliver import tokens
 from bitbybit_assets.deliver.message import NewsletterContent, build_message, new_message_id
-from bitbybit_assets.deliver.store import DeliveryStore, LedgerRow
-from resources.email import PermanentDeliveryError, TemporaryDeliveryError, TransportError
+from bitbybit_assets.deliver.records import LedgerRow
+from bitbybit_assets.deliver.store import DeliveryStore
+from resources.mail_base import PermanentDeliveryError, TemporaryDeliveryError, TransportError
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,9 @@ import polars as pl
 
 from bitbybit_assets.deliver import approval as approval_rules
 from bitbybit_assets.deliver.message import NewsletterContent, build_message, new_message_id
+from bitbybit_assets.deliver.records import DeliveryStateError, Subscriber
 from bitbybit_assets.deliver.send import SendOptions, SendReport, confirm_url, deliver
-from bitbybit_assets.deliver.store import DeliveryStateError, DeliveryStore, Subscriber
+from bitbybit_assets.deliver.store import DeliveryStore
 from bitbybit_base.settings import DeliverySettings
 
 NEWSLETTER_COLUMNS = ["partition_date", "newsletter_id", "subject_line", "preheader", "html", "text"]

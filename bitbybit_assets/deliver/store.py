@@ -4,7 +4,11 @@ Works on either warehouse adapter (:mod:`resources.warehouse_db`): PostgreSQL in
 in tests of concurrency, the local DuckDB warehouse for the demo. Exactly-once sending rests on the
 database, not on process memory: a ledger row is *claimed* by one conditional ``UPDATE`` (``pending``
 → ``sending``, and only while the subscriber is still active) before its message goes out, so a
-second run, a retry or a re-materialisation never sends to the same row again.
+second run, a retry or a re-materialisation never sends to the same row again.second run, a retry or a re-materialisation never sends to the same row again. The rows themselves
+(and the statuses) are in :mod:`bitbybit_assets.deliver.records`.
+
+Over 400 lines because every query on the delivery tables lives in this one class, so the claim and
+status rules can be read (and changed) in one place.
 """
 
 from __future__ import annotations
@@ -12,86 +16,22 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from bitbybit_assets.deliver.records import (
+    LEDGER_STATUSES,
+    SUBSCRIBER_STATUSES,
+    Approval,
+    DeliveryStateError,
+    ImportOutcome,
+    LedgerRow,
+    Subscriber,
+    SubscriberNotFound,
+    ledger_from_row,
+    subscriber_from_row,
+)
 from resources.warehouse_db import Warehouse
-
-SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
-SUPPRESSED_STATUSES = ("unsubscribed", "bounced", "complained")
-LEDGER_STATUSES = ("pending", "sending", "sent", "deferred", "failed", "suppressed")
-OPEN_STATUSES = ("pending", "deferred")  # rows a run may still claim
-
-
-class DeliveryStateError(RuntimeError):
-    """The operation contradicts the stored state (not approved, changed after sending, unknown day)."""
-
-
-class SubscriberNotFound(LookupError):
-    pass
-
-
-@dataclass(frozen=True)
-class Subscriber:
-    id: str
-    email: str
-    name: str | None
-    status: str
-    source: str
-    secret: str
-    created_at: datetime
-    updated_at: datetime
-    confirmed_at: datetime | None = None
-    unsubscribed_at: datetime | None = None
-    status_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Approval:
-    partition_date: date
-    status: str  # draft | approved
-    newsletter_id: str | None
-    content_sha256: str | None
-    approved_by: str | None
-    approved_at: datetime | None
-    mode: str | None
-
-
-@dataclass(frozen=True)
-class LedgerRow:
-    partition_date: date
-    edition: int
-    subscriber_id: str
-    email: str
-    status: str
-    attempts: int
-    message_id: str | None = None
-    provider_message_id: str | None = None
-    error: str | None = None
-    claimed_by: str | None = None
-    claimed_at: datetime | None = None
-    sent_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class ImportOutcome:
-    added: list[str]
-    already_present: dict[str, str]  # email -> its current status (never changed by an import)
-
-
-def _uid(value: Any) -> str:
-    return str(value)
-
-
-def _subscriber(row: dict[str, Any]) -> Subscriber:
-    fields = Subscriber.__dataclass_fields__
-    return Subscriber(**{k: (_uid(v) if k == "id" else v) for k, v in row.items() if k in fields})
-
-
-def _ledger(row: dict[str, Any]) -> LedgerRow:
-    fields = LedgerRow.__dataclass_fields__
-    return LedgerRow(**{k: (_uid(v) if k == "subscriber_id" else v) for k, v in row.items() if k in fields})
 
 
 class DeliveryStore:
@@ -110,11 +50,11 @@ class DeliveryStore:
         rows = self.w.query("SELECT * FROM subscribers WHERE id = CAST(%s AS UUID)", [str(subscriber_id)])
         if not rows:
             raise SubscriberNotFound(f"no subscriber {subscriber_id}")
-        return _subscriber(rows[0])
+        return subscriber_from_row(rows[0])
 
     def subscriber_by_email(self, email: str) -> Subscriber | None:
         rows = self.w.query("SELECT * FROM subscribers WHERE email = %s", [email])
-        return _subscriber(rows[0]) if rows else None
+        return subscriber_from_row(rows[0]) if rows else None
 
     def subscribers(self, status: str | None = None) -> list[Subscriber]:
         if status is not None and status not in SUBSCRIBER_STATUSES:
@@ -123,7 +63,7 @@ class DeliveryStore:
             rows = self.w.query("SELECT * FROM subscribers WHERE status = %s ORDER BY email", [status])
         else:
             rows = self.w.query("SELECT * FROM subscribers ORDER BY email")
-        return [_subscriber(r) for r in rows]
+        return [subscriber_from_row(r) for r in rows]
 
     def counts_by_status(self) -> dict[str, int]:
         rows = self.w.query("SELECT status, COUNT(*) AS n FROM subscribers GROUP BY status")
@@ -378,7 +318,7 @@ class DeliveryStore:
                "('pending', 'deferred') ORDER BY email")
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [_ledger(r) for r in self.w.query(sql, [day, edition])]
+        return [ledger_from_row(r) for r in self.w.query(sql, [day, edition])]
 
     def claim(self, day: date, edition: int, subscriber_id: str, *, claimed_by: str,
               message_id: str) -> LedgerRow | None:
@@ -391,7 +331,7 @@ class DeliveryStore:
             "(SELECT id FROM subscribers WHERE status = 'active') RETURNING *",
             [claimed_by, self.now(), self.now(), message_id, day, edition, subscriber_id],
         )
-        return _ledger(rows[0]) if rows else None
+        return ledger_from_row(rows[0]) if rows else None
 
     def _finish(self, row: LedgerRow, status: str, *, error: str | None = None,
                 provider_message_id: str | None = None) -> None:
@@ -430,7 +370,7 @@ class DeliveryStore:
         """Rows still ``sending`` whose claim is older than ``older_than``: the run that claimed them
         died between handing the message over and recording it, so whether it went out is unknown."""
         cutoff = self.now() - older_than
-        return [_ledger(r) for r in self.w.query(
+        return [ledger_from_row(r) for r in self.w.query(
             "SELECT * FROM send_ledger WHERE partition_date = %s AND edition = %s AND status = 'sending' "
             "AND claimed_at < %s ORDER BY email", [day, edition, cutoff])]  # fmt: skip
 
@@ -453,7 +393,7 @@ class DeliveryStore:
             rows = self.w.query(
                 "SELECT * FROM send_ledger WHERE partition_date = %s AND edition = %s ORDER BY email",
                 [day, edition])
-        return [_ledger(r) for r in rows]
+        return [ledger_from_row(r) for r in rows]
 
     def ledger_counts(self, day: date, edition: int | None = None) -> dict[str, int]:
         sql = "SELECT status, COUNT(*) AS n FROM send_ledger WHERE partition_date = %s"

@@ -1,7 +1,8 @@
 """Apply a day's editorial overrides: pure functions on polars frames and plain values (no Dagster).
 
-* :func:`effective_overrides`: what still holds after reverts: the latest pin/drop per article, the
-  latest value per (article, field) and per issue field, the latest order.
+* :func:`effective_overrides` (in :mod:`bitbybit_assets.editorial.overrides`): what still holds after
+  reverts: the latest pin/drop per article, the latest value per (article, field) and per issue
+  field, the latest order.
 * :func:`apply_selection`: the day's picks after pins, drops, swaps and the editor's order.
 * :func:`apply_article_edits` / :func:`apply_issue_edits`: edited title, summary, tags / subject,
   preheader, intro.
@@ -14,186 +15,20 @@ passed on as plain text, unchanged; the templates escape it where it is rendered
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any, TypeVar
 
 import polars as pl
 
-ACTIONS = ("pin", "drop", "swap", "reorder", "edit", "revert")
-ARTICLE_FIELDS = ("title", "summary", "tags")
-ISSUE_FIELDS = ("subject", "preheader", "intro")
-FIELDS = ARTICLE_FIELDS + ISSUE_FIELDS
+from bitbybit_assets.editorial.overrides import Effective, Override, as_effective, short
+
 # issue field -> attribute of the newsletter copy (bitbybit_assets.publish.subject.Copy)
 COPY_ATTRIBUTES = {"subject": "subject_line", "preheader": "preheader", "intro": "intro"}
 PICK_SOURCES = ("pipeline", "pin", "replacement")
 EDITOR_SOURCE = "editor"  # summary_source of an edited summary
 
 T = TypeVar("T")
-
-
-def _load(value: Any) -> Any:
-    """A stored JSON text as its value (a string that is not valid JSON stays as it is)."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
-
-
-def short(key: str | None) -> str:
-    """An entry_key shortened for messages."""
-    return (key or "?")[:10]
-
-
-@dataclass(frozen=True)
-class Override:
-    """One editorial action (a row of ``editorial_overrides``); ``value``/``before`` are parsed JSON."""
-
-    id: str
-    partition_date: date
-    revision: int
-    action: str
-    entry_key: str | None = None
-    field: str | None = None
-    value: Any = None
-    before: Any = None
-    actor: str = ""
-    created_at: datetime | None = None
-    reverted_by: str | None = None
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Override:
-        """From a database or lakehouse row (``value``/``before`` as JSON text)."""
-        return cls(
-            id=str(row["id"]),
-            partition_date=row["partition_date"],
-            revision=int(row["revision"]),
-            action=str(row["action"]),
-            entry_key=row.get("entry_key"),
-            field=row.get("field"),
-            value=_load(row.get("value")),
-            before=_load(row.get("before")),
-            actor=str(row.get("actor") or ""),
-            created_at=row.get("created_at"),
-            reverted_by=str(row["reverted_by"]) if row.get("reverted_by") is not None else None,
-        )
-
-    def to_row(self) -> dict[str, Any]:
-        """As a row with ``value``/``before`` as JSON text."""
-        row = dataclasses.asdict(self)
-        for name in ("value", "before"):
-            row[name] = None if row[name] is None else json.dumps(row[name], ensure_ascii=False)
-        return row
-
-    def describe(self) -> str:
-        """``swap 1a2b3c4d5e → 9f8e7d6c5b by ann (revision 3)``."""
-        what = {
-            "swap": f"swap {short(self.entry_key)} → {short(str(self.value))}",
-            "reorder": "reorder",
-            "edit": f"edit {self.field}" + (f" of {short(self.entry_key)}" if self.entry_key else ""),
-            "revert": f"revert of {short(str(self.value))}",
-        }.get(self.action, f"{self.action} {short(self.entry_key)}")
-        return f"{what} by {self.actor or '?'} (revision {self.revision})"
-
-
-def as_overrides(rows: Iterable[Override | Mapping[str, Any]]) -> list[Override]:
-    return [r if isinstance(r, Override) else Override.from_row(r) for r in rows]
-
-
-@dataclass(frozen=True)
-class SelectionState:
-    """An article's latest pin or drop; ``replaces`` is the pick a swap took it in for."""
-
-    kind: str  # pin | drop
-    row: Override
-    replaces: str | None = None
-
-
-@dataclass
-class Effective:
-    """The overrides of one day that still hold."""
-
-    selection: dict[str, SelectionState] = field(default_factory=dict)
-    order: list[str] | None = None
-    order_row: Override | None = None
-    article_edits: dict[str, dict[str, Override]] = field(default_factory=dict)
-    issue_edits: dict[str, Override] = field(default_factory=dict)
-    active: list[Override] = field(default_factory=list)  # every action that still holds
-    invalid: list[str] = field(default_factory=list)  # rows that could not be understood
-
-    def __bool__(self) -> bool:
-        return bool(self.active)
-
-    def named_keys(self) -> list[tuple[str, Override]]:
-        """Every (entry_key, action) the active overrides name (swaps and reorders name several)."""
-        out: list[tuple[str, Override]] = []
-        for o in self.active:
-            if o.entry_key:
-                out.append((o.entry_key, o))
-            if o.action == "swap" and isinstance(o.value, str):
-                out.append((o.value, o))
-            if o.action == "reorder" and o is self.order_row:
-                out.extend((k, o) for k in self.order or [])
-        return out
-
-
-def effective_overrides(rows: Iterable[Override | Mapping[str, Any]]) -> Effective:
-    """The overrides of one day that hold: reverted rows (``reverted_by`` set, or named by a
-    ``revert`` row) are ignored; later revisions win per article (pin/drop/swap), per (article,
-    field) and per issue field; the latest reorder sets the order."""
-    overrides = sorted(as_overrides(rows), key=lambda o: (o.revision, o.created_at or datetime.min))
-    reverted = {str(o.value) for o in overrides if o.action == "revert"}
-    eff = Effective()
-    for o in overrides:
-        if o.action == "revert" or o.reverted_by or o.id in reverted:
-            continue
-        if o.action not in ACTIONS:
-            eff.invalid.append(f"unknown action {o.action!r}: {o.describe()}")
-            continue
-        if o.action in ("pin", "drop", "swap") and not o.entry_key:
-            eff.invalid.append(f"{o.describe()}: names no article")
-            continue
-        if o.action == "pin":
-            eff.selection[o.entry_key] = SelectionState("pin", o)
-        elif o.action == "drop":
-            eff.selection[o.entry_key] = SelectionState("drop", o)
-        elif o.action == "swap":
-            if not isinstance(o.value, str) or not o.value or o.value == o.entry_key:
-                eff.invalid.append(f"{o.describe()}: no article to swap in")
-                continue
-            eff.selection[o.entry_key] = SelectionState("drop", o)
-            eff.selection[o.value] = SelectionState("pin", o, replaces=o.entry_key)
-        elif o.action == "reorder":
-            if not isinstance(o.value, list) or not all(isinstance(k, str) for k in o.value):
-                eff.invalid.append(f"{o.describe()}: the order is not a list of articles")
-                continue
-            eff.order, eff.order_row = list(dict.fromkeys(o.value)), o
-        elif o.action == "edit":
-            if o.field not in FIELDS or (o.field in ISSUE_FIELDS) == bool(o.entry_key):
-                eff.invalid.append(f"{o.describe()}: not an editable field here")
-                continue
-            if o.field in ISSUE_FIELDS:
-                eff.issue_edits[o.field] = o
-            else:
-                eff.article_edits.setdefault(o.entry_key, {})[o.field] = o
-        eff.active.append(o)
-    return eff
-
-
-def _effective(overrides: Effective | Iterable[Override | Mapping[str, Any]]) -> Effective:
-    return overrides if isinstance(overrides, Effective) else effective_overrides(overrides)
-
-
-def by_day(rows: Iterable[Override | Mapping[str, Any]]) -> dict[date, list[Override]]:
-    """Overrides grouped by ``partition_date``."""
-    out: dict[date, list[Override]] = {}
-    for o in as_overrides(rows):
-        out.setdefault(o.partition_date, []).append(o)
-    return out
 
 
 @dataclass
@@ -290,7 +125,7 @@ def apply_selection(
     * swap X for Y: X is dropped and Y pinned in X's place;
     * reorder: the picks the order names take their slots in that order.
     """
-    eff = _effective(overrides)
+    eff = as_effective(overrides)
     report = Report()
     rows = {r["entry_key"]: r for r in scored_day.iter_rows(named=True)} if scored_day.height else {}
     report_missing(set(rows), eff, report)
@@ -389,11 +224,11 @@ def apply_selection(
             report.applied.append(eff.order_row.describe())
     report.order = order
     report.pick_source = {k: source[k] for k in order}
-    return _picks_frame(scored_day, order, source, reason), report
+    return _picks_frame(scored_day, order, source, reason, top_n), report
 
 
 def _picks_frame(
-    scored_day: pl.DataFrame, order: list[str], source: dict[str, str], reason: dict[str, str]
+    scored_day: pl.DataFrame, order: list[str], source: dict[str, str], reason: dict[str, str], top_n: int
 ) -> pl.DataFrame:
     plan = pl.DataFrame(
         {
@@ -416,6 +251,8 @@ def _picks_frame(
     }
     if "selection_reason" in out.columns:
         cols["selection_reason"] = pl.coalesce(pl.col("__reason"), pl.col("selection_reason"))
+    if "quiet_day" in out.columns:  # a quiet day the editor filled up to top_n is no longer quiet
+        cols["quiet_day"] = pl.col("quiet_day").fill_null(False) & pl.lit(len(order) < top_n)
     return out.with_columns(**cols).drop("__rank", "__reason")
 
 
@@ -435,7 +272,7 @@ def apply_article_edits(
     """The day's enhanced picks with the editor's title / summary / tags; ``edited_fields`` names
     them and an edited summary has ``summary_source`` ``editor`` (and no ``llm_model``). Edits of
     articles that are not picks are reported."""
-    eff = _effective(overrides)
+    eff = as_effective(overrides)
     report = Report()
     if not eff.article_edits:
         return enhanced_day, report
@@ -467,7 +304,7 @@ def apply_issue_edits(
 ) -> tuple[T, list[str]]:
     """``copy`` (a dataclass such as ``publish.subject.Copy``, or a dict) with the editor's
     subject / preheader / intro, and the names of the fields edited."""
-    eff = _effective(overrides)
+    eff = as_effective(overrides)
     changes: dict[str, str] = {}
     for name, o in eff.issue_edits.items():
         value = _text(o.value)

@@ -14,20 +14,13 @@ import dagster as dg
 import polars as pl
 
 from bitbybit_assets.curate.config import curate_config
-from bitbybit_assets.editorial.apply import (
-    Override,
-    Report,
-    apply_article_edits,
-    apply_selection,
-    as_overrides,
-    by_day,
-    effective_overrides,
-    report_missing,
-)
+from bitbybit_assets.editorial.apply import Report, apply_article_edits, apply_selection, report_missing
+from bitbybit_assets.editorial.overrides import Override, as_overrides, by_day, effective_overrides
 from bitbybit_assets.editorial.store import open_editorial_store
-from bitbybit_assets.partitions import daily_partitions, days_in_context
+from bitbybit_assets.partitions import DAILY, days_in_context
 from bitbybit_assets.schemas import EDITORIAL_OVERRIDES
 from bitbybit_assets.settings_overrides import settings_with_overrides
+from bitbybit_base.settings import Settings
 from resources.lakehouse import Lakehouse
 from resources.postgres import PostgresResource
 
@@ -49,8 +42,8 @@ def read_overrides(lakehouse: Lakehouse, days: Sequence[date]) -> dict[date, lis
     return by_day(df.filter(pl.col("partition_date").is_in(list(days))).to_dicts()) if df.height else {}
 
 
-def _top_n() -> int:
-    return curate_config(settings_with_overrides()).curation.top_n  # as the desk's Settings page set it
+def _top_n(base: Settings | None = None) -> int:
+    return curate_config(settings_with_overrides(base=base)).curation.top_n  # as the desk's Settings page set it
 
 
 def select_with_overrides(
@@ -58,13 +51,15 @@ def select_with_overrides(
     overrides: dict[date, list[Override]],
     days: Sequence[date],
     top_n: int | None = None,
+    base: Settings | None = None,
 ) -> tuple[pl.DataFrame, Report]:
     """The picks of ``days`` after the editor's pins, drops, swaps and order (see
-    :func:`~bitbybit_assets.editorial.apply.apply_selection`), ready for enhancement."""
+    :func:`~bitbybit_assets.editorial.apply.apply_selection`), ready for enhancement. ``top_n`` default:
+    ``curation.top_n`` of ``base`` (the run's settings) with the desk's overrides."""
     report = Report()
     if scored.is_empty() or "selected" not in scored.columns:
         return scored.head(0), report
-    limit = top_n if top_n is not None else _top_n()
+    limit = top_n if top_n is not None else _top_n(base)
     frames = []
     for day in days:
         picks, r = apply_selection(
@@ -98,7 +93,7 @@ def log_report(context: dg.AssetExecutionContext, report: Report) -> None:
 @dg.asset(
     name=TABLE,
     group_name=GROUP,
-    partitions_def=daily_partitions,
+    partitions_def=DAILY,
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"delta", "polars", "postgres"},
     deps=[SCORED_TABLE],

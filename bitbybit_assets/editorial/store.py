@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from bitbybit_assets.deliver.database import open_store
-from bitbybit_assets.editorial.apply import ACTIONS, ARTICLE_FIELDS, FIELDS, ISSUE_FIELDS, Override
+from bitbybit_assets.editorial.overrides import ACTIONS, ARTICLE_FIELDS, FIELDS, ISSUE_FIELDS, Override
 from resources.postgres import PostgresResource
 from resources.warehouse_db import Warehouse
 

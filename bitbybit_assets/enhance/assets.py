@@ -7,11 +7,11 @@ from bitbybit_assets import llm_store
 from bitbybit_assets.editorial import assets as editorial_assets
 from bitbybit_assets.enhance import prompts
 from bitbybit_assets.enhance.enhance import enhance_articles
-from bitbybit_assets.partitions import daily_partitions, days_in_context
-from bitbybit_base.settings import runtime_settings
+from bitbybit_assets.partitions import DAILY, days_in_context
 from resources.embeddings import EmbeddingModel
 from resources.lakehouse import Lakehouse
 from resources.llm import LLMResource
+from resources.settings import RunSettings
 
 GROUP = "enhance"
 
@@ -21,21 +21,22 @@ GROUP = "enhance"
 llm_tables = [
     dg.AssetSpec(
         key=llm_store.LEDGER_TABLE, group_name=GROUP, kinds={"delta"},
-        deps=["enhanced_articles", "newsletters"],
+        deps=["filtered_articles", "enhanced_articles", "newsletters"],
         description="The LLM ledger: one row per call attempt, cache hit or budget skip (tokens, latency, "
-        "cost, status), appended by enhanced_articles and newsletters.",
+        "cost, status), appended by filtered_articles (translation), enhanced_articles and newsletters.",
     ),
     dg.AssetSpec(
         key=llm_store.CACHE_TABLE, group_name=GROUP, kinds={"delta"},
         description="LLM answers keyed by content hash + prompt version + model, read and appended by "
-        "enhanced_articles and newsletters so re-runs and backfills never pay twice.",
+        "filtered_articles (translation), enhanced_articles and newsletters so re-runs and backfills never "
+        "pay twice.",
     ),
 ]  # fmt: skip
 
 
 @dg.asset(
     group_name=GROUP,
-    partitions_def=daily_partitions,
+    partitions_def=DAILY,
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"delta", "polars"},
     ins={"scored_articles": dg.AssetIn()},
@@ -52,21 +53,22 @@ def enhanced_articles(
     llm: LLMResource,
     lakehouse: Lakehouse,
     embeddings: EmbeddingModel,
+    settings: RunSettings,
 ) -> pl.DataFrame:
     days = days_in_context(context)
-    settings = runtime_settings().enhancement
+    enhancement = settings.enhancement
     scored = (
         scored_articles.filter(pl.col("partition_date").is_in(days))
         if scored_articles.width
         else scored_articles
     )
     overrides = editorial_assets.read_overrides(lakehouse, days)  # pins/drops before, edits after
-    scored, edit_report = editorial_assets.select_with_overrides(scored, overrides, days)
+    scored, edit_report = editorial_assets.select_with_overrides(scored, overrides, days, base=settings)
     session = llm_store.open_session(
-        llm, lakehouse, run_id=context.run_id, config=runtime_settings().llm, log=context.log
+        llm, lakehouse, run_id=context.run_id, config=settings.llm, log=context.log
     )
-    encode = embeddings.encode if settings.use_embeddings else None
-    out = enhance_articles(scored, settings=settings, session=session, encode=encode)
+    encode = embeddings.encode if enhancement.use_embeddings else None
+    out = enhance_articles(scored, settings=enhancement, session=session, encode=encode)
     out, article_report = editorial_assets.edit_articles(out, overrides)
     editorial_assets.log_report(context, edit_report.merge(article_report))
     totals = llm_store.close_session(session, lakehouse)

@@ -161,9 +161,12 @@ class Enhancer:
 
 def prepare(row: dict) -> Prepared:
     title = clean_text(normalize_ws(clean_text(row.get("title")))) or "Untitled"
-    text = article_text(
-        clean_raw(row.get("content_html")), clean_raw(row.get("summary_html")), clean_raw(row.get("clean_text"))
-    )
+    if row.get("translated_by"):  # translated in ingest: clean_text is the translated lead, the HTML the original
+        text = article_text(None, None, clean_raw(row.get("clean_text")))
+    else:
+        text = article_text(
+            clean_raw(row.get("content_html")), clean_raw(row.get("summary_html")), clean_raw(row.get("clean_text"))
+        )
     domain = clean_text(row.get("domain")).removeprefix("www.") or None
     return Prepared(
         row=row,

@@ -6,19 +6,22 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 
+from bitbybit_assets import llm_store
+from bitbybit_assets.enhance import prompts
 from bitbybit_assets.feeds_store import load_feeds
 from bitbybit_assets.ingest.bronze import fetch_summary, raw_feed_rows
-from bitbybit_assets.ingest.content_filter import apply_content_filter
 from bitbybit_assets.ingest.day_assignment import history_window, missing_history_days, seen_ids
 from bitbybit_assets.ingest.parsing import forget_parsed
 from bitbybit_assets.ingest.silver import new_entries
 from bitbybit_assets.ingest.stats import markdown_table, per_feed_filter_counts
-from bitbybit_assets.partitions import daily_partitions, days_in_context
+from bitbybit_assets.ingest.translation import TranslationReport, filter_and_translate
+from bitbybit_assets.partitions import DAILY, HISTORY, days_in_context
 from bitbybit_assets.schemas import FEED_ENTRIES, FILTERED_ARTICLES, RAW_FEEDS, conform
 from bitbybit_assets.settings_overrides import settings_with_overrides
-from bitbybit_base.settings import runtime_settings
 from resources.feeds import FeedSource
 from resources.lakehouse import Lakehouse
+from resources.llm import LLMResource
+from resources.settings import RunSettings
 
 GROUP = "ingest"
 
@@ -42,15 +45,17 @@ def _validators(lakehouse: Lakehouse, day: date) -> dict[str, tuple[str | None, 
 
 @dg.asset(
     group_name=GROUP,
-    partitions_def=daily_partitions,
+    partitions_def=DAILY,
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"delta", "polars"},
     op_tags={"bitbybit/concurrency": "feed_fetch"},
     description="Bronze: one row per feed per day with the raw bytes, fetch status and validators.",
 )
-def raw_feeds(context: dg.AssetExecutionContext, feed_source: FeedSource, lakehouse: Lakehouse) -> pl.DataFrame:
+def raw_feeds(
+    context: dg.AssetExecutionContext, feed_source: FeedSource, lakehouse: Lakehouse, settings: RunSettings
+) -> pl.DataFrame:
     feeds = load_feeds()
-    limits = runtime_settings().ingest.limits
+    limits = settings.ingest.limits
     frames, summary = [], {}
     for day in days_in_context(context):
         results = feed_source.fetch_day(day, feeds, _validators(lakehouse, day))
@@ -77,15 +82,12 @@ def raw_feeds(context: dg.AssetExecutionContext, feed_source: FeedSource, lakeho
 
 @dg.asset(
     group_name=GROUP,
-    partitions_def=daily_partitions,
+    partitions_def=DAILY,
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"delta", "polars"},
     ins={
-        "raw_feeds": dg.AssetIn(
-            partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-runtime_settings().ingest.history_days, allow_nonexistent_upstream_partitions=True
-            ),
-        )
+        # ingest.history_days before the day (bound in build_definitions: partitions.bind_partitions)
+        "raw_feeds": dg.AssetIn(partition_mapping=HISTORY)
     },
     description=(
         "Silver: every entry first seen on the day in its feed (day-assignment rule), normalised: "
@@ -93,9 +95,9 @@ def raw_feeds(context: dg.AssetExecutionContext, feed_source: FeedSource, lakeho
     ),
 )
 def feed_entries(
-    context: dg.AssetExecutionContext, raw_feeds: pl.LazyFrame, feed_source: FeedSource
+    context: dg.AssetExecutionContext, raw_feeds: pl.LazyFrame, feed_source: FeedSource, settings: RunSettings
 ) -> pl.DataFrame:
-    cfg = runtime_settings()
+    cfg = settings
     feeds = {f.name: f for f in load_feeds(enabled_only=False)}
     raw = raw_feeds if raw_feeds.collect_schema().names() else pl.DataFrame(schema=RAW_FEEDS).lazy()
     present = set(raw.select("partition_date").unique().collect()["partition_date"].to_list())
@@ -136,20 +138,38 @@ def feed_entries(
 
 @dg.asset(
     group_name=GROUP,
-    partitions_def=daily_partitions,
+    partitions_def=DAILY,
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"delta", "polars"},
     description=(
         "Every entry of the day with the content filter's decision: passed_filter, filter_reason "
-        "(missing title/url, too short, outside the day, language, blocked, duplicate URL) and duplicate_of."
+        "(missing title/url, too short, outside the day, language, blocked, duplicate URL) and duplicate_of. "
+        "With an LLM endpoint, language-only drops in content_filter.translation.languages are translated "
+        "(original_title, original_language, translated_by) and pass."
     ),
 )
-def filtered_articles(context: dg.AssetExecutionContext, feed_entries: pl.DataFrame) -> pl.DataFrame:
-    cfg = settings_with_overrides().content_filter  # with the desk's settings (language allow-list)
-    frames = [
-        apply_content_filter(feed_entries.filter(pl.col("partition_date") == day), day, cfg)
-        for day in days_in_context(context)
-    ]
+def filtered_articles(
+    context: dg.AssetExecutionContext,
+    feed_entries: pl.DataFrame,
+    settings: RunSettings,
+    llm: LLMResource,
+    lakehouse: Lakehouse,
+) -> pl.DataFrame:
+    cfg = settings_with_overrides(base=settings).content_filter  # with the desk's settings (language allow-list)
+    session = None  # translation of language-only drops needs an LLM endpoint (offline: none)
+    if cfg.translation.languages and llm.endpoint(settings.llm) is not None:
+        session = llm_store.open_session(
+            llm, lakehouse, run_id=context.run_id, config=settings.llm, log=context.log,
+            prompt_version=prompts.TRANSLATION_PROMPT_VERSION,
+        )  # fmt: skip
+    frames, report = [], TranslationReport()
+    for day in days_in_context(context):
+        frame, day_report = filter_and_translate(
+            feed_entries.filter(pl.col("partition_date") == day), day, cfg, session
+        )
+        frames.append(frame)
+        report = report.merge(day_report)
+    totals = llm_store.close_session(session, lakehouse) if session is not None else {}
     out = conform(pl.concat(frames, how="vertical_relaxed"), FILTERED_ARTICLES) if frames else pl.DataFrame(
         schema=FILTERED_ARTICLES
     )
@@ -160,6 +180,7 @@ def filtered_articles(context: dg.AssetExecutionContext, feed_entries: pl.DataFr
             "passed": int(out["passed_filter"].sum() or 0),
             "dropped": int((~out["passed_filter"]).sum() or 0),
             "per_feed": dg.MetadataValue.md(markdown_table(counts)),
+            **(report.metadata() | totals if session is not None else {}),
         }
     )
     return out

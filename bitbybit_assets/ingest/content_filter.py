@@ -44,7 +44,8 @@ def apply_content_filter(entries: pl.DataFrame, day: date, cfg: ContentFilterSet
 
     Checks run in the order of REASONS; the first failing check is the reason. Among entries that
     pass every other check, entries sharing a canonical URL keep one copy (richest text, then most
-    trusted feed, then feed name) and the others point at it through ``duplicate_of``.
+    trusted feed, then feed name) and the others point at it through ``duplicate_of``. A row with a
+    ``translated_by`` value (see :mod:`bitbybit_assets.ingest.translation`) passes the language check.
     """
     if entries.is_empty():
         return entries.with_columns(
@@ -65,6 +66,9 @@ def apply_content_filter(entries: pl.DataFrame, day: date, cfg: ContentFilterSet
         if blocked_domains
         else pl.lit(False)
     )
+    language_ok = pl.col("language").fill_null("und").is_in(allowed)
+    if "translated_by" in entries.columns:  # translated into the newsletter's language (translation.py)
+        language_ok = language_ok | pl.col("translated_by").is_not_null()
     checks = [
         ("missing_title", pl.col("title").fill_null("").str.strip_chars() == ""),
         ("missing_url", pl.col("canonical_url").is_null()),
@@ -81,7 +85,7 @@ def apply_content_filter(entries: pl.DataFrame, day: date, cfg: ContentFilterSet
             pl.col("published_at").is_not_null()
             & ((pl.col("published_at") < oldest) | (pl.col("published_at") >= newest)),
         ),
-        ("language", ~pl.col("language").fill_null("und").is_in(allowed) if allowed else pl.lit(False)),
+        ("language", ~language_ok if allowed else pl.lit(False)),
     ]
     decided = entries.with_columns(_first_reason(checks).alias("filter_reason")).with_columns(
         pl.col("filter_reason").is_null().alias("_ok")

@@ -8,9 +8,10 @@ import dagster as dg
 
 from bitbybit_assets.maintenance.delta import maintain_lakehouse
 from bitbybit_assets.maintenance.warehouse import maintain_warehouse
-from bitbybit_base.settings import Settings, runtime_settings
+from bitbybit_base.settings import Settings
 from resources.lakehouse import Lakehouse
 from resources.postgres import PostgresResource
+from resources.settings import RunSettings
 
 MAINTENANCE_JOB_NAME = "maintenance"
 
@@ -25,8 +26,8 @@ def _markdown(rows: list[dict]) -> str:
 
 
 @dg.op(description="Prune aged raw bytes and caches, compact (OPTIMIZE / Z-order) and vacuum every Delta table.")
-def maintain_delta_tables(context: dg.OpExecutionContext, lakehouse: Lakehouse) -> dict:
-    cfg = runtime_settings().operations.maintenance
+def maintain_delta_tables(context: dg.OpExecutionContext, lakehouse: Lakehouse, settings: RunSettings) -> dict:
+    cfg = settings.operations.maintenance
     today = datetime.now(UTC).date()
     reports = [r.as_dict() for r in maintain_lakehouse(lakehouse.root_uri(), lakehouse.storage_options(), cfg, today)]
     total = {k: sum(r[k] for r in reports) for k in ("files_vacuumed", "files_compacted", "bytes_freed", "rows_pruned")}
@@ -41,8 +42,8 @@ def maintain_delta_tables(context: dg.OpExecutionContext, lakehouse: Lakehouse) 
 
 
 @dg.op(description="Delete warehouse rows past operations.maintenance.warehouse_retention_days, then ANALYZE.")
-def maintain_postgres(context: dg.OpExecutionContext, postgres: PostgresResource) -> dict:
-    cfg = runtime_settings().operations.maintenance
+def maintain_postgres(context: dg.OpExecutionContext, postgres: PostgresResource, settings: RunSettings) -> dict:
+    cfg = settings.operations.maintenance
     if not postgres.is_configured():
         context.log.info("no PostgreSQL configured: warehouse maintenance skipped")
         return {"skipped": True}

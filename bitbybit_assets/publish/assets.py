@@ -5,19 +5,19 @@ import polars as pl
 
 from bitbybit_assets import llm_store
 from bitbybit_assets.editorial import assets as editorial_assets
-from bitbybit_assets.partitions import daily_partitions, days_in_context
+from bitbybit_assets.partitions import DAILY, days_in_context
 from bitbybit_assets.publish.newsletter import build_newsletters
 from bitbybit_assets.publish.render import preview_text
-from bitbybit_base.settings import runtime_settings
 from resources.lakehouse import Lakehouse
 from resources.llm import LLMResource
+from resources.settings import RunSettings
 
 GROUP = "publish"
 
 
 @dg.asset(
     group_name=GROUP,
-    partitions_def=daily_partitions,
+    partitions_def=DAILY,
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"delta", "polars", "html"},
     ins={"enhanced_articles": dg.AssetIn()},
@@ -32,14 +32,14 @@ def newsletters(
     enhanced_articles: pl.DataFrame,
     llm: LLMResource,
     lakehouse: Lakehouse,
+    settings: RunSettings,
 ) -> pl.DataFrame:
     days = days_in_context(context)
-    settings = runtime_settings().newsletter
     session = llm_store.open_session(
-        llm, lakehouse, run_id=context.run_id, config=runtime_settings().llm, log=context.log
+        llm, lakehouse, run_id=context.run_id, config=settings.llm, log=context.log
     )
     overrides = editorial_assets.read_overrides(lakehouse, days)  # the editor's subject / preheader / intro
-    df, results = build_newsletters(enhanced_articles, days, settings=settings, session=session, overrides=overrides)
+    df, results = build_newsletters(enhanced_articles, days, settings=settings.newsletter, session=session, overrides=overrides)
     totals = llm_store.close_session(session, lakehouse)
     if df.height:
         # the day's whole LLM spend (summaries of every run + this copy), from the ledger

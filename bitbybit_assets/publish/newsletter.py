@@ -11,7 +11,8 @@ from typing import Any
 
 import polars as pl
 
-from bitbybit_assets.editorial.apply import Override, apply_issue_edits
+from bitbybit_assets.editorial.apply import apply_issue_edits
+from bitbybit_assets.editorial.overrides import Override
 from bitbybit_assets.publish import subject
 from bitbybit_assets.publish.files import write_newsletter_files
 from bitbybit_assets.publish.render import NewsletterSettings, Rendered, render_newsletter

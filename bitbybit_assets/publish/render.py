@@ -26,6 +26,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from bitbybit_assets.enhance.summary import SOURCE_NOTES, source_label
+from bitbybit_assets.ingest.translation import language_name
 from bitbybit_assets.publish.sanitize import display_domain, plain_text, safe_unsubscribe_url, safe_url
 from bitbybit_assets.publish.subject import Copy
 from bitbybit_assets.text import split_sentences
@@ -164,6 +165,8 @@ def _article_view(row: dict, *, number: int, top: bool, settings: NewsletterSett
     image = (
         safe_url(row.get("image_url")) if top and settings.hero_image and "hero_image" not in trim else None
     )
+    translated = bool(row.get("translated_by")) and bool(row.get("original_language"))
+    translated_from = language_name(row.get("original_language")) if translated else ""
     try:
         reading = min(999, max(1, int(row.get("reading_time_minutes") or 1)))
     except (TypeError, ValueError, OverflowError):
@@ -173,6 +176,9 @@ def _article_view(row: dict, *, number: int, top: bool, settings: NewsletterSett
         "number": number,
         "top": top,
         "title": title,
+        # a pick translated in ingest: the note after its title, its original title (link tooltip)
+        "title_note": f" (translated from {translated_from})" if translated else "",
+        "original_title": plain_text(row.get("original_title"), max_chars=caps["title"]) if translated else "",
         "url": url,
         "source": source,
         "domain": domain,

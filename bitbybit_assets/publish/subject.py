@@ -127,7 +127,7 @@ def offline_candidates(articles: list[dict], *, newsletter_title: str, n: int) -
     second = plain_text(articles[1]["title"]) if len(articles) > 1 else ""
     more = len(articles) - 1
     lead_clause = headline_clause(lead)
-    tags = Counter(t for a in articles for t in set(a.get("tags") or []))
+    tags = Counter(t for a in articles for t in dict.fromkeys(a.get("tags") or []))  # ordered: ties break by first use
     top = [t for t, c in tags.most_common(3) if c >= 2]  # themes of the day, not one story's keywords
     top = top if len(top) >= 2 else []
     whole = [

@@ -11,9 +11,10 @@ import yaml
 
 from bitbybit_assets.replay.run import replay_days
 from bitbybit_assets.replay.settings import replay_settings
-from bitbybit_base.settings import SettingsError, runtime_settings
+from bitbybit_base.settings import SettingsError
 from resources.embeddings import EmbeddingModel
 from resources.lakehouse import Lakehouse
+from resources.settings import RunSettings
 
 REPLAY_JOB_NAME = "replay"
 OP_NAME = "replay_days"
@@ -52,16 +53,16 @@ def labelled_days():
 
 @dg.op(name=OP_NAME, description="Re-curate past days under other settings into replays/<name>; diff them.")
 def replay_op(context: dg.OpExecutionContext, config: ReplayConfig, lakehouse: Lakehouse,
-              embeddings: EmbeddingModel) -> None:
+              embeddings: EmbeddingModel, settings: RunSettings) -> None:
     overrides = yaml.safe_load(config.overrides) or {}
     if not isinstance(overrides, dict):
         raise SettingsError(f"{config.source}: overrides must be a mapping of settings")
-    settings = replay_settings(runtime_settings(), overrides, config.source)
+    replayed = replay_settings(settings, overrides, config.source)
     model = embeddings
-    if settings.embeddings.model != embeddings.model_id:  # another model: encode what is not stored for it
-        e = settings.embeddings
+    if replayed.embeddings.model != embeddings.model_id:  # another model: encode what is not stored for it
+        e = replayed.embeddings
         model = EmbeddingModel(model_name=e.model, batch_size=e.batch_size, device=e.device, backend=e.backend)
-    result = replay_days(lakehouse, config.name, settings, date.fromisoformat(config.start),
+    result = replay_days(lakehouse, config.name, replayed, date.fromisoformat(config.start),
                          date.fromisoformat(config.end), embeddings=model,
                          labelled=labelled_days() if config.use_labels else None)
     moved = result.changes.filter(pl.col("change") != "same")

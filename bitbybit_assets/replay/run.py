@@ -4,7 +4,9 @@
 Nothing under the published root is written: the replay has its own :class:`Lakehouse` rooted at
 the replay prefix, and the function refuses a target that is the published root. Texts the
 published embeddings do not cover for the replay's model (another model) are encoded and stored in
-the replay's own ``article_embeddings``.
+the replay's own ``article_embeddings``. With ``embeddings.multilingual_model`` set, the stored
+multilingual vectors go to clustering too (the cross-language links), so an unchanged replay
+reproduces the published clusters.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import numpy as np
 import polars as pl
 
 from bitbybit_assets.curate.config import curate_config
@@ -27,6 +30,7 @@ from bitbybit_base.settings import Settings
 from evaluation.dataset import LabelledDays
 from resources.embeddings import EmbeddingModel
 from resources.lakehouse import Lakehouse
+from resources.multilingual import shared_multilingual_encoder
 
 REPLAYS_PREFIX = "replays"
 SUMMARY_TABLE = "replay_days"  # one row per day: the diff counts and both sides' evaluation figures
@@ -82,17 +86,29 @@ def replay_days(published: Lakehouse, name: str, settings: Settings, start: date
     known = _stored_vectors(published, texts["text_hash"].unique().to_list(), model, lookback, end)
     rows, encoded = embedding_rows(texts, known, embeddings.encode, model)
     vectors = vector_map(rows, model)
+    # the second, multilingual vectors clustering uses (as the pipeline's scored_articles does)
+    ml_model = cfg.embeddings.multilingual_model
+    ml_vectors: dict[str, np.ndarray] = {}
+    if ml_model:
+        known_ml = _stored_vectors(published, texts["text_hash"].unique().to_list(), ml_model, lookback, end)
+        ml_rows, ml_encoded = embedding_rows(texts, known_ml, shared_multilingual_encoder(ml_model).encode, ml_model)
+        ml_vectors = vector_map(ml_rows, ml_model)
+        if ml_encoded:
+            rows, encoded = pl.concat([rows, ml_rows], how="vertical_relaxed"), encoded + ml_encoded
     history = pl.DataFrame()
     window = cfg.curation.cluster_window_days
     if window > 0:
         w_start, w_end = start - timedelta(days=window), start - timedelta(days=1)
         history = published.read_days("scored_articles", w_start, w_end, HISTORY_COLUMNS)
         if not history.is_empty():
-            old = _stored_vectors(published, history["text_hash"].drop_nulls().unique().to_list(), model, w_start,
-                                  w_end)
+            old_hashes = history["text_hash"].drop_nulls().unique().to_list()
+            old = _stored_vectors(published, old_hashes, model, w_start, w_end)
             vectors = {**vector_map(old), **vectors}
+            if ml_model:
+                old_ml = _stored_vectors(published, old_hashes, ml_model, w_start, w_end)
+                ml_vectors = {**vector_map(old_ml), **ml_vectors}
     protos = build_prototypes(cfg.topics, embeddings.encode)
-    scored = conform(curate_days(filtered, vectors, history, protos, cfg), SCORED_ARTICLES)
+    scored = conform(curate_days(filtered, vectors, history, protos, cfg, ml_vectors=ml_vectors), SCORED_ARTICLES)
 
     base = published.read_days("scored_articles", start, end)
     changes = pick_changes(base, scored)

@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 
 from bitbybit_assets.output_files import write_text_atomic
-from bitbybit_assets.partitions import daily_partitions, days_in_context
+from bitbybit_assets.partitions import DAILY, days_in_context
 from bitbybit_assets.settings_overrides import settings_with_overrides
 from bitbybit_assets.warehouse.config import dbt_target
 from bitbybit_assets.warehouse.connect import open_warehouse
@@ -31,9 +31,10 @@ from bitbybit_assets.warehouse.export import (
 from bitbybit_assets.warehouse.loads import RunInfo, Thresholds, build_day_tables, load_days
 from bitbybit_assets.warehouse.migrate import migrate
 from bitbybit_assets.warehouse.tables import SEED_DAY_TABLES, STAGING_TABLES, TABLE_SOURCES, UPSTREAM_COLUMNS
-from bitbybit_base import settings
+from bitbybit_base.settings import Settings, WarehouseSettings, output_dir, runtime_settings
 from resources.lakehouse import Lakehouse
 from resources.postgres import PostgresResource
+from resources.settings import RunSettings, settings_resources
 
 GROUP = "warehouse"
 KEY_PREFIX = "warehouse"
@@ -79,13 +80,14 @@ def read_upstream(lakehouse: Any, start: date, end: date, tables: tuple[str, ...
     return {t: lakehouse.read_days(t, start, end, list(UPSTREAM_COLUMNS[t])) for t in names}
 
 
-def load_targets(postgres: PostgresResource) -> list[str]:
+def load_targets(postgres: PostgresResource, cfg: WarehouseSettings | None = None) -> list[str]:
     """``duckdb`` and/or ``postgres``: the analytics database dbt builds on, plus PostgreSQL in
     local runs when it is configured (``warehouse.load_postgres_when_local``)."""
-    if dbt_target() == "prod":
+    cfg = cfg or runtime_settings().warehouse
+    if dbt_target(cfg) == "prod":
         return ["postgres"]
     targets = ["duckdb"]
-    if settings.runtime_settings().warehouse.load_postgres_when_local and postgres.is_configured():
+    if cfg.load_postgres_when_local and postgres.is_configured():
         targets.append("postgres")
     return targets
 
@@ -108,14 +110,14 @@ def _run_started_at(context: dg.AssetExecutionContext) -> datetime | None:
 @dg.multi_asset(
     name="warehouse_load",
     specs=[_spec(t) for t in (*STAGING_TABLES, *SEED_DAY_TABLES)],
-    partitions_def=daily_partitions,
+    partitions_def=DAILY,
     backfill_policy=dg.BackfillPolicy.single_run(),
     retry_policy=RETRY,
     pool=POOL,
     can_subset=False,
 )
 def warehouse_load(
-    context: dg.AssetExecutionContext, lakehouse: Lakehouse, postgres: PostgresResource
+    context: dg.AssetExecutionContext, lakehouse: Lakehouse, postgres: PostgresResource, settings: RunSettings
 ) -> Iterator[dg.MaterializeResult]:
     """Replace the run's days in the warehouse staging tables (and the seed tables in PostgreSQL)."""
     days = days_in_context(context)
@@ -126,9 +128,9 @@ def warehouse_load(
         job_name=_job_name(context),
         days_in_run=len(days),
     )
-    curation = settings_with_overrides(postgres=postgres).curation  # with the desk's settings
+    curation = settings_with_overrides(postgres=postgres, base=settings).curation  # with the desk's settings
     thresholds = Thresholds(min_quality=curation.min_quality, min_relevance=curation.min_relevance)
-    targets = load_targets(postgres)
+    targets = load_targets(postgres, settings.warehouse)
     rows: dict[str, dict[str, int]] = {}
     for target in targets:
         with open_warehouse(target, postgres) as w:
@@ -157,7 +159,7 @@ def warehouse_load(
 
 @dg.asset(
     group_name=GROUP,
-    partitions_def=daily_partitions,
+    partitions_def=DAILY,
     backfill_policy=dg.BackfillPolicy.single_run(),
     retry_policy=RETRY,
     pool=POOL,
@@ -173,7 +175,7 @@ def warehouse_load(
     "output/database/DATE.sql (seed-table inserts) and output/api/analytics_DATE.json.",
 )
 def api_export(
-    context: dg.AssetExecutionContext, lakehouse: Lakehouse, postgres: PostgresResource
+    context: dg.AssetExecutionContext, lakehouse: Lakehouse, postgres: PostgresResource, settings: RunSettings
 ) -> dg.MaterializeResult:
     days = days_in_context(context)
     frames = read_upstream(
@@ -182,11 +184,11 @@ def api_export(
         days[-1],
         ("filtered_articles", "scored_articles", "enhanced_articles", "newsletters"),
     )
-    out_dir = settings.output_dir()
-    top_n = settings.runtime_settings().warehouse.analytics_top_n
+    out_dir = output_dir()
+    top_n = settings.warehouse.analytics_top_n
     files: list[str] = []
     articles = 0
-    target = "postgres" if dbt_target() == "prod" else "duckdb"
+    target = "postgres" if dbt_target(settings.warehouse) == "prod" else "duckdb"
     with open_warehouse(target, postgres) as w:
         for day in days:
             loads = w.query("SELECT * FROM stg_loads WHERE partition_date = %s", [day])
@@ -232,6 +234,7 @@ def warehouse_assets() -> list[dg.AssetsDefinition]:
     return [warehouse_load, build_dbt_assets(), api_export]
 
 
-def warehouse_resources() -> dict[str, Any]:
-    """Resource keys these assets need besides ``lakehouse``: ``postgres`` and ``dbt``."""
-    return {"postgres": PostgresResource(), "dbt": dbt_resource()}
+def warehouse_resources(cfg: Settings | None = None) -> dict[str, Any]:
+    """Resource keys these assets need besides ``lakehouse``: ``postgres``, ``dbt`` and ``settings``
+    (``cfg``, default: the settings file)."""
+    return {"postgres": PostgresResource(), "dbt": dbt_resource(), **settings_resources(cfg or runtime_settings())}

@@ -37,11 +37,12 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from bitbybit_assets.partitions import daily_partitions, days_in_context
+from bitbybit_assets.partitions import DAILY, days_in_context
 from bitbybit_assets.warehouse.config import dbt_target, duckdb_path
 from bitbybit_assets.warehouse.dbt_inprocess import exported, in_process_invocations
 from bitbybit_base import settings
-from bitbybit_base.settings import CostSettings
+from bitbybit_base.settings import CostSettings, Settings, WarehouseSettings
+from resources.settings import RunSettings
 
 DBT_PROJECT_DIR = settings.PROJECT_ROOT / "dbt_project"
 GROUP = "warehouse"
@@ -159,27 +160,28 @@ def cost_env(cost: CostSettings) -> str:
     return json.dumps(cost.model_dump(mode="json"), sort_keys=True)
 
 
-def dbt_env_vars(target: str) -> dict[str, str]:
-    """Variables the dbt profile and models read, resolved from our settings at call time."""
-    env = {"BITBYBIT_DUCKDB_PATH": str(duckdb_path()), "BITBYBIT_DBT_TARGET": target,
-           "BITBYBIT_DBT_COST": cost_env(settings.runtime_settings().cost)}
+def dbt_env_vars(target: str, cfg: Settings | None = None) -> dict[str, str]:
+    """Variables the dbt profile and models read, resolved from ``cfg`` (default: the settings file)."""
+    cfg = cfg or settings.runtime_settings()
+    env = {"BITBYBIT_DUCKDB_PATH": str(duckdb_path(cfg.warehouse)), "BITBYBIT_DBT_TARGET": target,
+           "BITBYBIT_DBT_COST": cost_env(cfg.cost)}
     if target == "prod":
         env.update(postgres_env_from_dsn(settings.postgres_dsn()))
     return env
 
 
 @contextmanager
-def dbt_env(target: str, extra: Mapping[str, str] | None = None) -> Iterator[None]:
+def dbt_env(target: str, extra: Mapping[str, str] | None = None, cfg: Settings | None = None) -> Iterator[None]:
     """Temporarily export :func:`dbt_env_vars` and ``extra`` (dbt subprocesses copy ``os.environ``
     when started)."""
-    with exported({**dbt_env_vars(target), **(extra or {})}):
+    with exported({**dbt_env_vars(target, cfg), **(extra or {})}):
         yield
 
 
-def dbt_vars() -> dict[str, Any]:
+def dbt_vars(cfg: WarehouseSettings | None = None) -> dict[str, Any]:
     """``--vars`` of every invocation: the settings' windows, the same from day to day (dbt re-parses
     the whole project when the vars change)."""
-    cfg = settings.runtime_settings().warehouse
+    cfg = cfg or settings.runtime_settings().warehouse
     return {"yield_window_days": cfg.feed_yield_window_days, "trend_window_days": cfg.trend_window_days}
 
 
@@ -229,19 +231,19 @@ def build_dbt_assets(project_dir: Path = DBT_PROJECT_DIR) -> dg.AssetsDefinition
         project=project,
         name="warehouse_dbt",
         dagster_dbt_translator=WarehouseDbtTranslator(),
-        partitions_def=daily_partitions,
+        partitions_def=DAILY,
         backfill_policy=dg.BackfillPolicy.single_run(),
         retry_policy=RETRY,
         pool=POOL,
     )
-    def warehouse_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+    def warehouse_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: RunSettings) -> Iterator[Any]:
         # a run of the dbt tests alone (warehouse_tests) has no partition: they read whole tables
         days = days_in_context(context) if context.has_partition_key or context.has_partition_key_range else []
-        target = dbt_target()
-        args = ["build", "--target", target, "--vars", json.dumps(dbt_vars())]
+        target = dbt_target(settings.warehouse)
+        args = ["build", "--target", target, "--vars", json.dumps(dbt_vars(settings.warehouse))]
         day_env = dbt_day_env(days)
         context.log.info(f"dbt {' '.join(args)} ({', '.join(f'{k}={v}' for k, v in day_env.items() if v)})")
-        with invocation_target(target, context.run_id) as target_path, dbt_env(target, day_env):
+        with invocation_target(target, context.run_id) as target_path, dbt_env(target, day_env, settings):
             invocation = dbt.cli(args, context=context, target_path=target_path)
             yield from invocation.stream()
 

@@ -9,14 +9,15 @@ import polars as pl
 import pytest
 
 from bitbybit_assets.curate.assets import GPU_OP_TAGS, article_embeddings, scored_articles
-from bitbybit_assets.partitions import daily_partitions
+from bitbybit_assets.partitions import DAILY
 from bitbybit_assets.schemas import ARTICLE_EMBEDDINGS, SCORED_ARTICLES
+from bitbybit_base.settings import runtime_settings
 from resources.embeddings import EmbeddingModel
 from resources.lakehouse import DeltaIOManager, Lakehouse
 
 from .test_pipeline import crafted
 
-filtered_source = dg.SourceAsset(key="filtered_articles", partitions_def=daily_partitions)
+filtered_source = dg.SourceAsset(key="filtered_articles", partitions_def=DAILY)
 
 
 @pytest.fixture
@@ -39,6 +40,7 @@ def run(
         "embeddings": EmbeddingModel(
             model_name="all-MiniLM-L6-v2", device="cpu", backend="torch", batch_size=16
         ),
+        "settings": runtime_settings(),  # the settings file as the test set it up
     }
     return dg.materialize([filtered_source, *assets], partition_key=partition, resources=resources, tags=tags)
 

@@ -125,3 +125,52 @@ def test_title_tokens():
     assert toks["openai"] is True and toks["gpt-5"] is True and "today" in toks and toks["launche"] is False
     assert "the" not in title_tokens("The model")
     assert "长鑫" in title_tokens("长鑫拒绝")
+
+
+def _cjk_rows(emb_ml: np.ndarray | None) -> ClusterRows:
+    titles = ["长鑫拒绝苹果压价采购内存芯片", "苹果压价采购被长鑫拒绝 内存芯片涨价", "北京今天下雨 气温下降"]
+    return ClusterRows(
+        keys=["a", "b", "c"],
+        titles=titles,
+        emb=np.ones((3, 4), dtype=np.float32) / 2.0,
+        history_cluster=[None] * 3,
+        same_article=[None] * 3,
+        duplicate_of=[None] * 3,
+        emb_ml=emb_ml,
+    )
+
+
+def test_the_multilingual_cosine_vetoes_a_cjk_token_match():
+    far = np.eye(3, dtype=np.float32)  # the multilingual encoder: three different stories
+    assert CFG.cluster_min_similarity_cjk is not None
+    ids = assign_clusters(_cjk_rows(far), CFG)
+    assert len(set(ids)) == 3
+    off = CFG.model_copy(update={"cluster_min_similarity_cjk": None})
+    ids = assign_clusters(_cjk_rows(far), off)
+    assert ids[0] == ids[1] != ids[2]
+    close = np.array([[1, 0, 0], [0.8, 0.6, 0], [0, 0, 1]], dtype=np.float32)  # cosine 0.8
+    ids = assign_clusters(_cjk_rows(close), CFG)
+    assert ids[0] == ids[1] != ids[2]
+    missing = close.copy()
+    missing[1] = 0.0  # no multilingual vector for that row: tokens alone decide
+    ids = assign_clusters(_cjk_rows(missing), CFG)
+    assert ids[0] == ids[1] != ids[2]
+
+
+def test_two_cjk_titles_link_on_the_multilingual_cosine_with_two_shared_rare_tokens():
+    titles = ["蔡崇信宣布离婚 资产安排曝光", "蔡崇信夫妇分手 外界震惊", "北京今天下雨 气温下降"]
+    close = np.array([[1, 0, 0], [0.7, np.sqrt(1 - 0.49), 0], [0, 0, 1]], dtype=np.float32)
+    rows = ClusterRows(
+        keys=["a", "b", "c"],
+        titles=titles,
+        emb=np.ones((3, 4), dtype=np.float32) / 2.0,
+        history_cluster=[None] * 3,
+        same_article=[None] * 3,
+        duplicate_of=[None] * 3,
+        emb_ml=close,
+    )
+    assert len(set(assign_clusters(rows, CFG))) == 3  # off by default; too few shared bigrams for tokens
+    on = CFG.model_copy(update={"cluster_threshold_cjk": 0.6})
+    ids = assign_clusters(rows, on)
+    assert ids[0] == ids[1] != ids[2]  # "蔡崇", "崇信" shared, cosine 0.7
+    assert len(set(assign_clusters(rows, CFG.model_copy(update={"cluster_threshold_cjk": 0.75})))) == 3

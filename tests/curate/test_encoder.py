@@ -146,3 +146,57 @@ def test_resource_wraps_the_shared_encoder(encoder):
     assert res.encoder() is encoder
     assert res.model_id == "all-MiniLM-L6-v2"
     assert res.encode(["hello"]).shape == (1, 384)
+
+
+@pytest.mark.skipif(not openvino_available(), reason="OpenVINO not installed")
+def test_openvino_model_cache_loads_without_torch(tmp_path, monkeypatch):
+    """The first load converts once into the model cache; a new process then loads the cached IR
+    without importing torch and gives bit-identical vectors; ``release`` frees and reloads."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("BITBYBIT_MODEL_CACHE", str(tmp_path))
+    first = Encoder(device="cpu", backend="openvino", batch_size=4, cpu_class="avx2")
+    a = first.encode(TEXTS)
+    assert len(list((tmp_path / "openvino").glob("*/model.xml"))) == 1
+    script = (
+        "import sys, numpy as np\n"
+        "from resources.embeddings import Encoder\n"
+        "e = Encoder(device='cpu', backend='openvino', batch_size=4, cpu_class='avx2')\n"
+        f"np.save(sys.argv[1], e.encode({TEXTS!r}))\n"
+        "print('torch' in sys.modules, 'sentence_transformers' in sys.modules, e.info()['backend'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "b.npy")], capture_output=True, text=True,
+                         check=True, env={**os.environ, "BITBYBIT_MODEL_CACHE": str(tmp_path)})
+    assert out.stdout.split() == ["False", "False", "openvino"], out.stderr[-2000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "b.npy"), a)
+    assert first.release() and not first.release()
+    np.testing.assert_array_equal(first.encode(TEXTS), a)
+
+
+def test_tokenizers_match_the_transformers_tokenizer():
+    """The OpenVINO path tokenizes with the ``tokenizers`` library exactly as the transformers fast
+    tokenizer does (special tokens, truncation at max_seq_length, no padding)."""
+    from sentence_transformers import SentenceTransformer
+
+    from resources.openvino_encoder import _Tokens
+
+    path = resolve_model_path("all-MiniLM-L6-v2")
+    st = SentenceTransformer(str(path), device="cpu")
+    texts = [t or " " for t in TEXTS] + ["Ünïcödé — “quotes” & C++/Node.js 😀", "x" * 5000]
+    ref = st.tokenizer(texts, truncation=True, max_length=st.max_seq_length)
+    mine = _Tokens(path / "tokenizer.json", st.max_seq_length)(texts)
+    for name in ("input_ids", "attention_mask", "token_type_ids"):
+        assert mine[name] == ref[name], name
+    assert max(len(ids) for ids in mine["input_ids"]) == st.max_seq_length
+
+
+def test_batches_split_by_size_and_width():
+    """OpenVINO batches: at most batch_size texts, and a short text is not padded to over twice its length."""
+    from resources.openvino_encoder import _batches
+
+    lengths = np.array([256, 200, 129, 128, 64, 10, 9, 8, 7, 6])
+    spans = [(s.start, s.stop) for s in _batches(lengths, 3)]
+    assert spans == [(0, 3), (3, 5), (5, 8), (8, 10)]
+    assert [(s.start, s.stop) for s in _batches(np.array([300, 5, 5, 5]), 64)] == [(0, 1), (1, 4)]
+    assert _batches(np.array([], dtype=int), 64) == []

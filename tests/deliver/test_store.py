@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from bitbybit_assets.deliver.store import DeliveryStateError
+from bitbybit_assets.deliver.records import DeliveryStateError
 from tests.deliver.conftest import DAY
 
 

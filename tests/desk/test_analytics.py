@@ -17,6 +17,7 @@ import pytest
 
 from desk import analytics_charts as charts
 from desk import analytics_data as data
+from desk import analytics_queries as queries
 from desk.app import SECURITY_HEADERS
 from resources.postgres import PostgresResource
 from resources.warehouse_db import connect_duckdb
@@ -56,7 +57,7 @@ def w(warehouse):
     conn.close()
 
 
-WIN = data.Window(FIRST, LAST)
+WIN = queries.Window(FIRST, LAST)
 
 
 # ---------------------------------------------------------------- data functions
@@ -64,13 +65,13 @@ WIN = data.Window(FIRST, LAST)
 
 def test_window_ends_at_the_last_loaded_day(w):
     assert data.latest_day(w) == LAST
-    assert data.window(7, latest=LAST) == data.Window(LAST - timedelta(days=6), LAST)
+    assert data.window(7, latest=LAST) == queries.Window(LAST - timedelta(days=6), LAST)
     assert data.window(5000, end=date(2026, 1, 31)).days == data.MAX_DAYS
     assert data.window(0, latest=LAST).days == 1
 
 
 def test_funnel_per_day_never_grows_down_the_stages(w):
-    rows = data.funnel(w, WIN)
+    rows = queries.funnel(w, WIN)
     assert [r["day"] for r in rows] == [(FIRST + timedelta(days=i)).isoformat() for i in range(DAYS)]
     stages = [c for c, _ in charts.FUNNEL_STAGES]
     for r in rows:
@@ -84,55 +85,55 @@ def test_funnel_per_day_never_grows_down_the_stages(w):
         first["selected_articles"],
         first["fetch_errors"],
     ) == (10, 6, 4, 4, 1)
-    assert len(data.funnel(w, data.Window(LAST - timedelta(days=2), LAST))) == 3
+    assert len(queries.funnel(w, queries.Window(LAST - timedelta(days=2), LAST))) == 3
 
 
 def test_ad_rate_is_ads_over_articles_checked(w):
-    first = data.ad_rate(w, WIN)[0]
+    first = queries.ad_rate(w, WIN)[0]
     assert (first["advertisements"], first["checked"]) == (2, 6)
     assert first["ad_rate"] == pytest.approx(0.3333)
     assert first["ad_share_of_new"] == pytest.approx(0.2)
 
 
 def test_topic_trends_top_labels_and_totals(w):
-    rows = data.topic_trends(w, WIN)
+    rows = queries.topic_trends(w, WIN)
     assert {r["label"] for r in rows} == {"llm", "agents", "open-source"}
-    assert len(data.topic_trends(w, WIN, top_n=1)) == DAYS  # the one top label, every day
-    totals = data.topic_totals(rows)
+    assert len(queries.topic_trends(w, WIN, top_n=1)) == DAYS  # the one top label, every day
+    totals = queries.topic_totals(rows)
     assert totals[0]["label"] == "open-source" and totals[0]["days"] == DAYS
     assert sum(t["articles"] for t in totals) == sum(r["article_count"] for r in rows)
-    assert {r["label"] for r in data.topic_trends(w, WIN, kind="tag")} == {"ai", "ml", "tools"}
+    assert {r["label"] for r in queries.topic_trends(w, WIN, kind="tag")} == {"ai", "ml", "tools"}
 
 
 def test_llm_cost_per_issue(w):
-    rows = data.llm_cost(w, WIN)
+    rows = queries.llm_cost(w, WIN)
     assert len(rows) == DAYS
     assert all(r["llm_cost_usd"] == pytest.approx(0.0123) and r["issue"] == "issue" for r in rows)
     assert rows[0]["cost_per_article_usd"] == pytest.approx(0.0123 / 4)
 
 
 def test_feed_yield_and_fetch_outcomes(w):
-    yields = {r["feed_name"]: r for r in data.feed_yield(w, WIN)}
+    yields = {r["feed_name"]: r for r in queries.feed_yield(w, WIN)}
     assert set(yields) == {"alpha-ai", "beta-dev", "gamma-broken"}
     assert yields["alpha-ai"]["as_of"] == LAST.isoformat() and yields["alpha-ai"]["days_observed"] == DAYS
     assert yields["alpha-ai"]["final_articles"] == 2 * DAYS
     assert yields["gamma-broken"]["yield_rate"] is None and yields["gamma-broken"]["fetch_errors"] == DAYS
     # as of an earlier day: the model's row for that day
-    early = data.feed_yield(w, data.Window(FIRST, FIRST + timedelta(days=1)))
+    early = queries.feed_yield(w, queries.Window(FIRST, FIRST + timedelta(days=1)))
     assert {r["as_of"] for r in early} == {(FIRST + timedelta(days=1)).isoformat()}
 
-    outcomes = data.fetch_outcomes(w, WIN)
+    outcomes = queries.fetch_outcomes(w, WIN)
     assert len(outcomes) == 3 * DAYS
-    summary = {r["feed_name"]: r for r in data.fetch_summary(outcomes)}
+    summary = {r["feed_name"]: r for r in queries.fetch_summary(outcomes)}
     assert (
         summary["beta-dev"]["error"] == BETA_FAILING_DAYS
         and summary["beta-dev"]["ok"] == DAYS - BETA_FAILING_DAYS
     )
-    assert data.fetch_summary(outcomes)[0]["feed_name"] == "gamma-broken"
+    assert queries.fetch_summary(outcomes)[0]["feed_name"] == "gamma-broken"
 
 
 def test_deliveries_and_unsubscribes(w):
-    rows = data.deliveries(w, WIN)
+    rows = queries.deliveries(w, WIN)
     assert rows[0]["day"] == SENT_FROM.isoformat() and len(rows) == (LAST - SENT_FROM).days + 1
     assert (rows[0]["sent"], rows[0]["failed"], rows[0]["unsubscribed_since_last"]) == (19, 1, 0)
     assert all(r["unsubscribed_since_last"] == 1 for r in rows[1:])
@@ -140,7 +141,7 @@ def test_deliveries_and_unsubscribes(w):
 
 
 def test_feed_health(w):
-    health = {r["feed_name"]: r for r in data.feed_health(w, WIN)}
+    health = {r["feed_name"]: r for r in queries.feed_health(w, WIN)}
     alpha, beta, gamma = health["alpha-ai"], health["beta-dev"], health["gamma-broken"]
     assert (alpha["health"], alpha["error_streak"], alpha["last_status"], alpha["last_http_status"]) == (
         "ok",
@@ -168,7 +169,7 @@ def test_feed_health(w):
     # the streak as of an earlier day: beta was still fine
     before = {
         r["feed_name"]: r
-        for r in data.feed_health(w, data.Window(FIRST, LAST - timedelta(days=BETA_FAILING_DAYS)))
+        for r in queries.feed_health(w, queries.Window(FIRST, LAST - timedelta(days=BETA_FAILING_DAYS)))
     }
     assert (
         before["beta-dev"]["error_streak"] == 0
@@ -186,7 +187,7 @@ def test_configured_feeds_are_merged(w):
                 "x",
             )
 
-    rows = data.with_configured(data.feed_health(w, WIN), [Feed("alpha-ai"), Feed("delta-new", False)], LAST)
+    rows = queries.with_configured(queries.feed_health(w, WIN), [Feed("alpha-ai"), Feed("delta-new", False)], LAST)
     assert [r["feed_name"] for r in rows] == ["gamma-broken", "beta-dev", "delta-new", "alpha-ai"]
     delta = rows[2]
     assert (delta["health"], delta["enabled"], delta["picks"]) == ("never fetched", False, 0)
@@ -195,7 +196,7 @@ def test_configured_feeds_are_merged(w):
 
 def test_report_collects_every_section(warehouse):
     report = data.analytics_report(PostgresResource(), days=7)
-    assert report.window == data.Window(LAST - timedelta(days=6), LAST)
+    assert report.window == queries.Window(LAST - timedelta(days=6), LAST)
     assert not report.notes and report.unavailable is None
     assert set(report.sections) == set(data.ANALYTICS_SECTIONS)
     assert len(report.rows("funnel")) == 7 and "DuckDB" in report.source

@@ -7,13 +7,8 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from bitbybit_assets.editorial.apply import (
-    Override,
-    apply_article_edits,
-    apply_issue_edits,
-    apply_selection,
-    effective_overrides,
-)
+from bitbybit_assets.editorial.apply import apply_article_edits, apply_issue_edits, apply_selection
+from bitbybit_assets.editorial.overrides import Override, effective_overrides
 from bitbybit_assets.publish.subject import Copy
 from tests.editorial.conftest import DAY, scored_day
 
@@ -236,3 +231,11 @@ def test_round_trip_through_a_row():
     o = ov(1, "edit", "k01", field="tags", value=["a", "<b>"])
     row = o.to_row()
     assert row["value"] == '["a", "<b>"]' and Override.from_row(row) == o
+
+
+def test_a_quiet_day_the_editor_fills_to_top_n_is_no_longer_quiet():
+    thin = scored_day(picks=3).with_columns(pl.lit(True).alias("quiet_day"))
+    picks, _ = apply_selection(thin, [ov(1, "pin", "k07")], top_n=4)
+    assert len(picks) == 4 and not picks["quiet_day"].any()
+    picks, _ = apply_selection(thin, [ov(1, "pin", "k07")], top_n=5)
+    assert len(picks) == 4 and picks["quiet_day"].all()  # still short of top_n: the issue says so

@@ -13,10 +13,10 @@ from bitbybit_assets import quality_rules as rules
 from bitbybit_assets.editorial.assets import editorial_overrides
 from bitbybit_assets.editorial.store import Action, open_editorial_store
 from bitbybit_assets.enhance.assets import enhanced_articles
-from bitbybit_assets.partitions import daily_partitions
+from bitbybit_assets.partitions import DAILY
 from bitbybit_assets.publish.assets import newsletters
 from bitbybit_assets.schemas import EDITORIAL_OVERRIDES
-from bitbybit_base.settings import PROJECT_ROOT
+from bitbybit_base.settings import PROJECT_ROOT, runtime_settings
 from resources.embeddings import EmbeddingModel
 from resources.lakehouse import DeltaIOManager, Lakehouse
 from resources.llm import ENV_API_KEY, ENV_BASE_URL, ENV_MODEL, ENV_OPENAI_KEY, LLMResource
@@ -39,7 +39,7 @@ def day_frame(day: date) -> pl.DataFrame:
     )
 
 
-@dg.asset(name="scored_articles", partitions_def=daily_partitions)
+@dg.asset(name="scored_articles", partitions_def=DAILY)
 def scored_stub(context: dg.AssetExecutionContext) -> pl.DataFrame:
     return day_frame(date.fromisoformat(context.partition_key))
 
@@ -85,6 +85,7 @@ def run() -> tuple[dg.ExecuteInProcessResult, Lakehouse]:
             "llm": LLMResource(),
             "embeddings": EmbeddingModel(),
             "postgres": PostgresResource(),
+            "settings": runtime_settings(),
         },
     )
     assert result.success

@@ -9,7 +9,7 @@ from datetime import timedelta
 import psycopg2
 import pytest
 
-from bitbybit_assets.editorial.apply import effective_overrides
+from bitbybit_assets.editorial.overrides import effective_overrides
 from bitbybit_assets.editorial.store import Action, EditConflict, EditorialStore, InvalidAction
 from bitbybit_assets.warehouse.migrate import migrate
 from resources.warehouse_db import PostgresWarehouse

@@ -12,10 +12,10 @@ import yaml
 
 from bitbybit_assets import llm_store as ledger
 from bitbybit_assets.enhance.assets import enhanced_articles
-from bitbybit_assets.partitions import daily_partitions
+from bitbybit_assets.partitions import DAILY
 from bitbybit_assets.publish.assets import newsletters
 from bitbybit_assets.schemas import LLM_CACHE, LLM_CALLS, conform
-from bitbybit_base.settings import PROJECT_ROOT
+from bitbybit_base.settings import PROJECT_ROOT, runtime_settings
 from resources.embeddings import EmbeddingModel
 from resources.lakehouse import DeltaIOManager, Lakehouse
 from resources.llm import ENV_API_KEY, ENV_BASE_URL, ENV_MODEL, ENV_OPENAI_KEY, LLMResource
@@ -115,7 +115,7 @@ def test_a_cache_key_stored_twice_reads_as_one(tmp_path):
 # ---------------------------------------------------------------- one budget for the whole run
 
 
-@dg.asset(name="scored_articles", partitions_def=daily_partitions)
+@dg.asset(name="scored_articles", partitions_def=DAILY)
 def scored_stub(context: dg.AssetExecutionContext) -> pl.DataFrame:
     return scored_frame(6, day=date.fromisoformat(context.partition_key))
 
@@ -146,7 +146,7 @@ def test_the_budget_covers_every_stage_of_a_run(budget_env):
             partition_key=DAY.isoformat(),
             resources={"lakehouse": lakehouse, "io_manager": DeltaIOManager(lakehouse=lakehouse),
                        "llm": LLMResource(base_url=server.base_url, api_key="k", model="stub-model"),
-                       "embeddings": EmbeddingModel()},
+                       "embeddings": EmbeddingModel(), "settings": runtime_settings()},
         )  # fmt: skip
         assert result.success
         requests = len(server.chat_requests)

@@ -21,7 +21,7 @@ from bitbybit_assets.maintenance.job import maintenance_job
 from bitbybit_assets.maintenance.warehouse import maintain_warehouse
 from bitbybit_assets.publish import assets as publish_assets
 from bitbybit_assets.schemas import LLM_CALLS, conform
-from bitbybit_base.settings import MaintenanceSettings
+from bitbybit_base.settings import MaintenanceSettings, runtime_settings
 from resources.lakehouse import Lakehouse
 from resources.postgres import PostgresResource
 from resources.warehouse_db import PostgresWarehouse
@@ -76,7 +76,8 @@ def test_maintenance_keeps_every_table_and_frees_replaced_files(lakehouse):
     assert {"raw_feeds", "feed_entries", "scored_articles", "enhanced_articles", "newsletters"} <= set(before)
 
     # the job as scheduled (default settings: 168 h retention): compacts, deletes nothing still young
-    result = maintenance_job.execute_in_process(resources={"lakehouse": lakehouse, "postgres": PostgresResource()})
+    result = maintenance_job.execute_in_process(
+        resources={"lakehouse": lakehouse, "postgres": PostgresResource(), "settings": runtime_settings()})
     assert result.success
     report = result.output_for_node("maintain_delta_tables")
     assert {r["table"] for r in report["tables"]} == set(before)

@@ -6,7 +6,7 @@ import dagster as dg
 import psycopg2
 import pytest
 
-from bitbybit_assets.partitions import daily_partitions
+from bitbybit_assets.partitions import DAILY
 from bitbybit_assets.warehouse.migrate import migrate
 from resources.lakehouse import DeltaIOManager, Lakehouse
 from resources.metrics import CloudWatchMetrics
@@ -32,7 +32,7 @@ def warehouse_dsn():
 
 def test_failed_run_lands_in_pipeline_runs(isolated_env, warehouse_dsn):
     lh = Lakehouse()
-    job = dg.define_asset_job("daily_pipeline", partitions_def=daily_partitions)
+    job = dg.define_asset_job("daily_pipeline", partitions_def=DAILY)
     defs = dg.Definitions(assets=[filtered, enhanced, broken_letters], jobs=[job],
                           resources={"lakehouse": lh, "io_manager": DeltaIOManager(lakehouse=lh)})
     sensor = {s.name: s for s in build_run_tracking_sensors()}["pipeline_runs_failure"]

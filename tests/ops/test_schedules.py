@@ -10,7 +10,7 @@ import pytest
 from bitbybit_assets.definitions import build_resources
 from bitbybit_assets.ingest import assets as ingest_assets
 from bitbybit_assets.jobs import all_jobs
-from bitbybit_assets.partitions import daily_partitions
+from bitbybit_assets.partitions import DAILY
 from bitbybit_assets.schedules import build_schedules, daily_schedule, previous_day_partition
 from bitbybit_assets.wiring import operations_definitions
 from sensors.chain import chain_sensors, follow_up_request
@@ -54,7 +54,7 @@ def test_schedule_requests_previous_day_for_the_local_job():
     assert request.partition_key == "2026-08-04"
     assert request.run_key == "daily_pipeline:2026-08-04"
     assert request.tags["dagster/partition"] == "2026-08-04" and request.tags["bitbybit/trigger"] == "schedule"
-    assert "2026-08-04" in daily_partitions.get_partition_keys()
+    assert "2026-08-04" in DAILY.get_partition_keys()
 
 
 def test_prod_schedules_the_ingest_job():
@@ -98,13 +98,13 @@ def test_ops_definitions_bind_to_the_given_jobs():
 # ---------------------------------------------------------------- production chaining
 
 
-@dg.asset(partitions_def=daily_partitions)
+@dg.asset(partitions_def=DAILY)
 def marker() -> None:
     return None
 
 
 def _succeeded_run(instance, **kwargs):
-    job = dg.define_asset_job("ingest", selection=[marker], partitions_def=daily_partitions)
+    job = dg.define_asset_job("ingest", selection=[marker], partitions_def=DAILY)
     defs = dg.Definitions(assets=[marker], jobs=[job])
     result = defs.resolve_job_def("ingest").execute_in_process(instance=instance, **kwargs)
     return result.dagster_run, result.get_run_success_event()

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from bitbybit_assets import checks
-from bitbybit_assets.partitions import daily_partitions, days_in_context
+from bitbybit_assets.partitions import DAILY, days_in_context
 from resources.lakehouse import DeltaIOManager, Lakehouse
 from resources.metrics import CloudWatchMetrics
 from resources.notify import Notifier
@@ -30,24 +30,24 @@ DAY = D1.isoformat()
 # ---------------------------------------------------------------- tiny pipeline
 
 
-@dg.asset(name="filtered_articles", partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run())
+@dg.asset(name="filtered_articles", partitions_def=DAILY, backfill_policy=dg.BackfillPolicy.single_run())
 def filtered(context: dg.AssetExecutionContext) -> pl.DataFrame:
     return pl.concat([scored_day(d, picks=10, extra_unselected=30) for d in days_in_context(context)])
 
 
-@dg.asset(name="enhanced_articles", partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(),
+@dg.asset(name="enhanced_articles", partitions_def=DAILY, backfill_policy=dg.BackfillPolicy.single_run(),
           deps=["filtered_articles"])
 def enhanced(context: dg.AssetExecutionContext) -> pl.DataFrame:
     return pl.concat([enhanced_day(d) for d in days_in_context(context)])
 
 
-@dg.asset(name="newsletters", partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(),
+@dg.asset(name="newsletters", partitions_def=DAILY, backfill_policy=dg.BackfillPolicy.single_run(),
           deps=["enhanced_articles"])
 def letters(context: dg.AssetExecutionContext) -> pl.DataFrame:
     return pl.concat([newsletter_day(d) for d in days_in_context(context)])
 
 
-@dg.asset(name="newsletters", partitions_def=daily_partitions, deps=["enhanced_articles"])
+@dg.asset(name="newsletters", partitions_def=DAILY, deps=["enhanced_articles"])
 def broken_letters(context: dg.AssetExecutionContext) -> pl.DataFrame:
     raise RuntimeError("template missing: kaboom")
 
@@ -61,7 +61,7 @@ def _resources(**extra) -> dict:
 
 
 def _run(assets, instance, job_name="daily_pipeline", checks_defs=(), **kwargs):
-    job = dg.define_asset_job(job_name, partitions_def=daily_partitions)
+    job = dg.define_asset_job(job_name, partitions_def=DAILY)
     defs = dg.Definitions(assets=assets, asset_checks=list(checks_defs), jobs=[job], resources=_resources())
     return defs.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False, **kwargs)
 
@@ -124,7 +124,7 @@ def test_failure_alert_via_sns(failed_run, monkeypatch):
 def test_failure_alert_names_the_failed_blocking_check(isolated_env, monkeypatch):
     plans = [p for p in checks.planned_checks() if p.asset == "enhanced_articles" and p.name == "summaries_valid"]
 
-    @dg.asset(name="enhanced_articles", partitions_def=daily_partitions, deps=["filtered_articles"])
+    @dg.asset(name="enhanced_articles", partitions_def=DAILY, deps=["filtered_articles"])
     def long_summaries(context: dg.AssetExecutionContext) -> pl.DataFrame:
         return enhanced_day(D1).with_columns(pl.lit("word " * 80).alias("summary"))
 
@@ -265,7 +265,7 @@ def test_run_tracking_cursor_survives_a_restart(isolated_env):
     WRITTEN.clear()
     sensor = _tracking_sensor("success")
     defs = dg.Definitions(assets=[filtered, enhanced, letters], sensors=[sensor],
-                          jobs=[dg.define_asset_job("daily_pipeline", partitions_def=daily_partitions)],
+                          jobs=[dg.define_asset_job("daily_pipeline", partitions_def=DAILY)],
                           resources=_resources(postgres=FakePostgres()))
     repo = defs.get_repository_def()
 
@@ -308,7 +308,7 @@ def feeds_file(tmp_path, monkeypatch):
     return path
 
 
-@dg.asset(name="raw_feeds", partitions_def=daily_partitions)
+@dg.asset(name="raw_feeds", partitions_def=DAILY)
 def raw_stub() -> None:
     return None
 
@@ -359,7 +359,7 @@ def test_config_change_can_request_raw_feeds_for_the_latest_day(feeds_file, tmp_
     result = _evaluate(sensor, base.cursor)
     (request,) = result.run_requests
     assert request.asset_selection == [dg.AssetKey("raw_feeds")]
-    assert request.partition_key == daily_partitions.get_last_partition_key()
+    assert request.partition_key == DAILY.get_last_partition_key()
     assert request.tags["bitbybit/trigger"] == "feeds_config_change" and request.tags["bitbybit/new_feeds"] == "gamma"
     # disabling a feed launches nothing
     feeds_file.write_text(FEEDS.replace("name: alpha, url", "name: alpha, enabled: false, url"))

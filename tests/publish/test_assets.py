@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from bitbybit_assets.enhance.assets import enhanced_articles
-from bitbybit_assets.partitions import daily_partitions
+from bitbybit_assets.partitions import DAILY
 from bitbybit_assets.publish.assets import newsletters
 from bitbybit_assets.schemas import ENHANCED_ARTICLES, LLM_CACHE, LLM_CALLS, NEWSLETTERS
-from bitbybit_base.settings import PROJECT_ROOT
+from bitbybit_base.settings import PROJECT_ROOT, runtime_settings
 from resources.embeddings import EmbeddingModel
 from resources.lakehouse import DeltaIOManager, Lakehouse
 from resources.llm import ENV_API_KEY, ENV_BASE_URL, ENV_MODEL, ENV_OPENAI_KEY, LLMResource
@@ -22,13 +22,13 @@ DAY = date(2026, 8, 5)
 pytestmark = pytest.mark.timeout(180)
 
 
-@dg.asset(name="scored_articles", partitions_def=daily_partitions)
+@dg.asset(name="scored_articles", partitions_def=DAILY)
 def scored_stub(context: dg.AssetExecutionContext) -> pl.DataFrame:
     day = date.fromisoformat(context.partition_key)
     return scored_frame(12, day=day, selected_every=1)
 
 
-@dg.asset(name="scored_articles", partitions_def=daily_partitions)
+@dg.asset(name="scored_articles", partitions_def=DAILY)
 def quiet_scored_stub(context: dg.AssetExecutionContext) -> pl.DataFrame:
     """A quiet day: three picks passed the floor, fewer than top_n (as curation marks it)."""
     day = date.fromisoformat(context.partition_key)
@@ -58,6 +58,7 @@ def run(llm: LLMResource, scored: dg.AssetsDefinition = scored_stub):
             "io_manager": DeltaIOManager(lakehouse=lakehouse),
             "llm": llm,
             "embeddings": EmbeddingModel(),
+            "settings": runtime_settings(),
         },
     )
     assert result.success

@@ -14,6 +14,7 @@ import pytest
 from bitbybit_assets.backfill import run_backfill
 from bitbybit_assets.replay.job import replay_job, replay_run_config
 from bitbybit_assets.replay.run import read_replay
+from bitbybit_base.settings import runtime_settings
 from resources.embeddings import EmbeddingModel
 from resources.lakehouse import Lakehouse
 from tests.backfill.archive import DAYS, make_archive, pipeline_definitions, write_config
@@ -49,7 +50,8 @@ def test_replay_diff_matches_the_tables_and_leaves_published_untouched(isolated_
 
         result = replay_job.execute_in_process(
             run_config=replay_run_config(FIRST, LAST, "tighter", OVERRIDES, "test"), instance=instance,
-            resources={"lakehouse": published, "embeddings": EmbeddingModel.from_settings()},
+            resources={"lakehouse": published, "embeddings": EmbeddingModel.from_settings(),
+                       "settings": runtime_settings()},
         )
         assert result.success
         (mat,) = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]

@@ -18,10 +18,10 @@ from urllib.parse import quote
 import boto3
 import pytest
 
-import resources.email as email_mod
-from resources.email import (
+import resources.mail_ses as ses_mod
+from resources.email import EmailSender
+from resources.mail_base import (
     DeliveryError,
-    EmailSender,
     PermanentDeliveryError,
     SendResult,
     TemporaryDeliveryError,
@@ -531,7 +531,7 @@ def test_ses_error_classification(aws, monkeypatch, code, status, text, expected
         return client
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_SES", "http://127.0.0.1:4579")
-    monkeypatch.setattr(email_mod, "_ses_client", stubbed_client)
+    monkeypatch.setattr(ses_mod, "_ses_client", stubbed_client)
     with _ses_sender().session() as mail:
         with pytest.raises(expected, match=code) as err:
             mail.send(_message(1, "a@example.net"), "a@example.net")

@@ -12,8 +12,10 @@ import pytest
 
 from bitbybit_base.settings import FetchSettings
 from resources import http_fetch
+from resources.fetch_guard import blocked_reason
 from resources.fetch_types import FetchRequest
-from resources.http_fetch import HttpFeedFetcher, blocked_reason, parse_retry_after
+from resources.http_fetch import HttpFeedFetcher
+from resources.retry_after import parse_retry_after
 from tests.support.http_server import (
     LocalHTTPServer,
     Response,
@@ -455,7 +457,7 @@ def test_https_through_the_pinned_address_verifies_the_host_name(tls_feed_test):
     with LocalHTTPServer(tls=ctx) as srv:
         srv.route("/feed.xml", Response(body=RSS, etag='"tls"'))
         fetcher = HttpFeedFetcher(
-            FetchSettings(allow_private_addresses=True, timeout_seconds=2.0),
+            FetchSettings(allow_private_addresses=True, timeout_seconds=10.0),  # TLS set-up is slow on a busy machine
             resolver=local_names("feed.test", "other.test"),
             ca_certs=str(ca_path),
         )
@@ -475,7 +477,8 @@ def test_https_with_an_untrusted_certificate_is_refused(tls_feed_test):
     ctx, _ = tls_feed_test
     with LocalHTTPServer(tls=ctx) as srv:
         srv.route("/feed.xml", Response(body=RSS))
-        fetcher = make_fetcher(resolver=local_names("feed.test"))  # default CA bundle
+        # default CA bundle (loading it and the handshake are slow on a busy machine: not a timing test)
+        fetcher = make_fetcher(resolver=local_names("feed.test"), timeout_seconds=10.0)
         result = fetcher.fetch(req(srv.url("/feed.xml", host="feed.test")))
 
     assert result.fetch_status == "error"

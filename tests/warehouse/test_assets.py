@@ -19,6 +19,7 @@ from bitbybit_assets.warehouse.assets import (
 from bitbybit_assets.warehouse.config import duckdb_path
 from bitbybit_assets.warehouse.export import validate_api_payload
 from bitbybit_assets.warehouse.loads import table_counts
+from bitbybit_base.settings import runtime_settings
 from resources.lakehouse import Lakehouse
 from resources.postgres import PostgresResource
 from resources.warehouse_db import PostgresWarehouse, connect_duckdb
@@ -127,13 +128,13 @@ def test_postgres_outage_fails_clearly_then_rerun_recovers(isolated_env, monkeyp
     )
     ctx = dg.build_asset_context(partition_key=DAY1.isoformat())
     with pytest.raises(Exception, match=r"127\.0\.0\.1:1 .*unreachable after 2 attempts"):
-        list(warehouse_load(context=ctx, lakehouse=lakehouse, postgres=down))
+        list(warehouse_load(context=ctx, lakehouse=lakehouse, postgres=down, settings=runtime_settings()))
 
     pg_env(monkeypatch, pg_database)
     up = PostgresResource()
     for _ in range(2):  # the retry after recovery, and one more re-run
         ctx = dg.build_asset_context(partition_key=DAY1.isoformat())
-        results = list(warehouse_load(context=ctx, lakehouse=lakehouse, postgres=up))
+        results = list(warehouse_load(context=ctx, lakehouse=lakehouse, postgres=up, settings=runtime_settings()))
         assert {r.asset_key for r in results} == set(warehouse_load.keys)
         assert _counts(pg_database, DAY1) == {**STAGING, **SEED}
 
@@ -148,7 +149,8 @@ def test_local_mode_without_postgres(isolated_env, monkeypatch):
     postgres = PostgresResource()
 
     ctx = dg.build_asset_context(partition_key=DAY1.isoformat())
-    results = list(warehouse_load(context=ctx, lakehouse=lakehouse, postgres=postgres))
+    results = list(warehouse_load(context=ctx, lakehouse=lakehouse, postgres=postgres,
+                                  settings=runtime_settings()))
     assert {r.asset_key for r in results} == {warehouse_key(t) for t in STAGING}
     duck = connect_duckdb(str(duckdb_path()))
     try:
@@ -157,7 +159,7 @@ def test_local_mode_without_postgres(isolated_env, monkeypatch):
         duck.close()
 
     ctx = dg.build_asset_context(partition_key=DAY1.isoformat())
-    api_export(context=ctx, lakehouse=lakehouse, postgres=postgres)
+    api_export(context=ctx, lakehouse=lakehouse, postgres=postgres, settings=runtime_settings())
     out = isolated_env / "output"
     validate_api_payload(json.loads((out / "api" / f"{DAY1}.json").read_text()))
     assert json.loads((out / "api" / f"analytics_{DAY1}.json").read_text())["pipeline"] is None

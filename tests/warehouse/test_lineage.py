@@ -32,7 +32,8 @@ def test_warehouse_load_deps_are_the_declared_sources():
 def test_llm_tables_are_declared_assets_downstream_of_their_writers():
     by_key = {spec.key: spec for spec in llm_tables}
     ledger = by_key[dg.AssetKey(llm_store.LEDGER_TABLE)]
-    assert {d.asset_key for d in ledger.deps} == {dg.AssetKey("enhanced_articles"), dg.AssetKey("newsletters")}
+    writers = {"filtered_articles", "enhanced_articles", "newsletters"}  # translation, summaries, subject lines
+    assert {d.asset_key for d in ledger.deps} == {dg.AssetKey(w) for w in writers}
     assert dg.AssetKey(llm_store.CACHE_TABLE) in by_key
 
 

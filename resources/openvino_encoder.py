@@ -1,0 +1,184 @@
+"""The OpenVINO backend of the embedding model: a sentence-transformers BERT converted once, then
+loaded from disk without torch.
+
+The first load converts the transformer (torch, ``openvino.convert_model``) and keeps the result in
+``<model cache>/openvino/<key>/`` as OpenVINO IR with fp32 weights (``compress_to_fp16=False``: the
+same graph and weights the conversion gave) plus the few tokenizer facts the encoder needs; later
+loads read that IR and the ``tokenizer.json`` with the ``tokenizers`` library (no torch,
+transformers or sentence-transformers import: those cost ~17 s CPU and ~450 MiB per process). The
+compiled model is cached by OpenVINO itself (``CACHE_DIR``). The key covers the model folder, its
+files' sizes and mtimes, and the OpenVINO version, so a changed model or upgrade converts again.
+
+Mean pooling is done here; texts are sorted by token count and each batch padded to its longest (a
+batch ends early rather than pad a text to over twice its length).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+META = "encoder.json"
+IR = "model.xml"
+
+
+def normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (float32)."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def cache_key(model_path: Path) -> str:
+    """A key for the converted model: folder, its files' sizes and mtimes, and the OpenVINO version."""
+    import openvino as ov
+
+    parts = [str(model_path.resolve()), ov.get_version()]
+    for f in sorted(p for p in model_path.rglob("*") if p.is_file()):
+        st = f.stat()
+        parts.append(f"{f.relative_to(model_path)}:{st.st_size}:{int(st.st_mtime)}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
+
+
+class _Tokens:
+    """``tokenizer.json`` read by the ``tokenizers`` library with the settings the transformers fast
+    tokenizer applies for ``tokenizer(texts, truncation=True, max_length=max_len)``: no padding,
+    longest-first truncation at ``max_len``, special tokens added."""
+
+    def __init__(self, tokenizer_json: Path, max_len: int) -> None:
+        from tokenizers import Tokenizer
+
+        self.tok = Tokenizer.from_file(str(tokenizer_json))
+        self.tok.no_padding()
+        self.tok.enable_truncation(max_length=max_len, stride=0, strategy="longest_first", direction="right")
+
+    def __call__(self, texts: list[str]) -> dict[str, list[list[int]]]:
+        encs = self.tok.encode_batch(texts, add_special_tokens=True)
+        return {
+            "input_ids": [e.ids for e in encs],
+            "attention_mask": [e.attention_mask for e in encs],
+            "token_type_ids": [e.type_ids for e in encs],
+        }
+
+
+def _convert(model_path: Path, folder: Path) -> None:
+    """Convert the sentence-transformers model at ``model_path`` to IR in ``folder`` (torch needed)."""
+    import openvino as ov
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(model_path), device="cpu")
+    modules = list(st)
+    pooling = modules[1] if len(modules) > 1 else None
+    mode = getattr(pooling, "pooling_mode", None)
+    if mode is None and pooling is not None:
+        mode = "mean" if getattr(pooling, "pooling_mode_mean_tokens", False) else None
+    if mode != "mean":
+        raise ValueError("only mean-pooling models are supported by the openvino backend")
+    tokenizer = st.tokenizer
+    if not (model_path / "tokenizer.json").is_file() or not getattr(tokenizer, "is_fast", False):
+        raise ValueError("the openvino backend needs a fast tokenizer (tokenizer.json)")
+    hf = modules[0].auto_model.eval()
+    example = tokenizer(["hello world"], return_tensors="pt", padding=True)
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in example]
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = ov.convert_model(
+            hf,
+            example_input={n: example[n] for n in names},
+            input=[(n, ov.PartialShape([-1, -1]), ov.Type.i64) for n in names],
+        )
+    meta = {
+        "names": names,
+        "max_len": int(st.max_seq_length),
+        "pad_id": int(tokenizer.pad_token_id or 0),
+        "dim": int((getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension)()),
+    }
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
+    ov.save_model(model, str(tmp / IR), compress_to_fp16=False)
+    (tmp / META).write_text(json.dumps(meta))
+    try:
+        os.replace(tmp, folder)  # atomic: a concurrent process either sees all of it or nothing
+    except OSError:  # another process got there first
+        for f in tmp.iterdir():
+            f.unlink()
+        tmp.rmdir()
+
+
+def _batches(lengths: np.ndarray, batch_size: int) -> list[slice]:
+    """Slices of ``lengths`` (sorted longest first) into batches of at most ``batch_size`` texts; a
+    batch also ends before a text under half its width, so short texts are not padded to a long one
+    (a text's vector does not depend on its batch: padding is masked out)."""
+    out: list[slice] = []
+    start = 0
+    for i in range(1, len(lengths) + 1):
+        if i == len(lengths) or i - start == batch_size or 2 * lengths[i] < lengths[start]:
+            out.append(slice(start, i))
+            start = i
+    return out
+
+
+class OpenVinoBert:
+    """The converted transformer, compiled for the CPU; ``encode`` mean-pools and normalises.
+
+    ``precision`` is ``bf16`` or ``fp32``; ``threads`` inference threads (the physical cores).
+    """
+
+    def __init__(self, model_path: Path, precision: str, threads: int, cache_root: Path) -> None:
+        import openvino as ov
+
+        folder = cache_root / "openvino" / cache_key(model_path)
+        if not (folder / META).is_file():
+            log.info("converting %s to OpenVINO IR in %s (once per model and OpenVINO version)", model_path, folder)
+            _convert(model_path, folder)
+        meta = json.loads((folder / META).read_text())
+        self.names: list[str] = meta["names"]
+        self.max_len = int(meta["max_len"])
+        self.pad_id = int(meta["pad_id"])
+        self.dim = int(meta["dim"])
+        self.tokenize: Callable[[list[str]], dict[str, Any]] = _Tokens(model_path / "tokenizer.json", self.max_len)
+        config = {
+            "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": max(1, threads),
+        }
+        core = ov.Core()
+        core.set_property({"CACHE_DIR": str(cache_root / "openvino" / "compiled")})
+        self.compiled = core.compile_model(str(folder / IR), "CPU", config)
+        self.request = self.compiled.create_infer_request()
+        self.output = self.compiled.outputs[0]
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        """Mean-pooled embeddings; texts sorted by token count, each batch padded to its longest."""
+        enc = self.tokenize(texts)
+        columns = {n: enc[n] for n in self.names}
+        lengths = np.array([len(ids) for ids in enc["input_ids"]])
+        order = np.argsort(-lengths, kind="stable")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for rows in _batches(lengths[order], batch_size):
+            rows = order[rows]
+            width = int(lengths[rows].max())
+            inputs = {}
+            for n in self.names:
+                batch = np.full((len(rows), width), self.pad_id if n == "input_ids" else 0, dtype=np.int64)
+                for r, i in enumerate(rows):
+                    batch[r, : lengths[i]] = columns[n][i]
+                inputs[n] = batch
+            with self._lock:  # one infer request, reused
+                hidden = np.array(self.request.infer(inputs)[self.output], dtype=np.float32)
+            mask = (np.arange(width)[None, :] < lengths[rows][:, None]).astype(np.float32)[..., None]
+            out[rows] = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+        return normalise(out)
