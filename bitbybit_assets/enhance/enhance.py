@@ -12,7 +12,7 @@ import hashlib
 import html
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -100,6 +100,24 @@ def batch_cache_hash(own: str, members: Sequence[str]) -> str:
     With ``llm.batch_size: 1`` every article is asked alone and keyed by its own content."""
     payload = "\x1e".join([own, *members])
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def batch_answer_check(
+    ids: Sequence[str], list_key: str, usable: Callable[[dict], object], problem: str
+) -> Callable[[dict], None]:
+    """The ``validate`` of a batched JSON answer: every asked id answered under ``list_key``, and
+    each answer for an asked id ``usable`` (not None); otherwise a ValueError naming the id."""
+
+    def validate(data: dict) -> None:
+        got = {str(a.get("id")) for a in data[list_key]}
+        missing = [i for i in ids if i not in got]
+        if missing:
+            raise ValueError(f"answer lacks ids {missing}")
+        for a in data[list_key]:
+            if a["id"] in ids and usable(a) is None:
+                raise ValueError(f"{problem} for id {a['id']}")
+
+    return validate
 
 
 class Enhancer:
@@ -238,15 +256,7 @@ def _llm_answers(
             max_chars=max_chars,
         )
 
-        def validate(data: dict) -> None:
-            got = {str(a.get("id")) for a in data["articles"]}
-            missing = [i for i in ids if i not in got]
-            if missing:
-                raise ValueError(f"answer lacks ids {missing}")
-            for a in data["articles"]:
-                if a["id"] in ids and _accept(a, settings) is None:
-                    raise ValueError(f"unusable summary for id {a['id']}")
-
+        validate = batch_answer_check(ids, "articles", lambda a: _accept(a, settings), "unusable summary")
         result = session.complete_json(
             purpose=PURPOSE,
             messages=messages,

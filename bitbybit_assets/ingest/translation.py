@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import polars as pl
 
 from bitbybit_assets.enhance import prompts
-from bitbybit_assets.enhance.enhance import batch_cache_hash
+from bitbybit_assets.enhance.enhance import batch_answer_check, batch_cache_hash
 from bitbybit_assets.ingest.content_filter import apply_content_filter
 from bitbybit_assets.text import normalize_ws, truncate_words
 from bitbybit_base.settings import ContentFilterSettings, TranslationSettings
@@ -193,15 +193,7 @@ def translate_rows(
             items, source=language_name(lang), target=target_name, max_chars=cfg.max_chars
         )
 
-        def validate(data: dict) -> None:
-            got = {str(a.get("id")) for a in data["items"]}
-            missing = [i for i in ids if i not in got]
-            if missing:
-                raise ValueError(f"answer lacks ids {missing}")
-            for a in data["items"]:
-                if a["id"] in ids and accept(a, lang) is None:
-                    raise ValueError(f"untranslated or empty title for id {a['id']}")
-
+        validate = batch_answer_check(ids, "items", lambda a: accept(a, lang), "untranslated or empty title")
         result = session.complete_json(
             purpose=PURPOSE,
             messages=messages,
