@@ -42,7 +42,7 @@ $(BIN)/dagster: pyproject.toml uv.lock $(TORCH_CPU_SHA256) | $(UV) $(TORCH_CPU_W
 # the first run does not pay it (~20 s CPU). A run with another cache folder converts there once.
 ENCODER_STAMP := data/model_cache/.prepared
 $(ENCODER_STAMP): $(BIN)/dagster
-	$(BIN)/python -c "from resources.embeddings import EmbeddingModel; EmbeddingModel.from_settings().encode(['warm-up'])"
+	$(BIN)/python -m resources.embeddings prepare
 	mkdir -p $(@D) && touch $@
 
 setup: $(BIN)/dagster $(DAGSTER_HOME)/dagster.yaml $(ENCODER_STAMP)

@@ -13,7 +13,8 @@ in :mod:`resources.cpu_class`):
 The OpenVINO paths (:mod:`resources.openvino_encoder`) convert the transformer once per machine and
 model and keep it in the model cache (``settings.model_cache_dir()``), so later processes load it
 without torch; they run with dynamic padding (texts sorted by token count, each batch padded to its
-longest text) and one inference thread per physical core. Both are equivalent to plain
+longest text) and one inference thread per physical core. ``python -m resources.embeddings prepare``
+(:func:`prepare`) converts ahead of a run: ``make setup`` and the end-to-end benchmark's install step. Both are equivalent to plain
 sentence-transformers fp32 (cosine >= 0.9999 and the same picks; ``python -m bench --only embed``
 measures it per class). No int8 path. ``BITBYBIT_CPU_CLASS`` (or the ``cpu_class`` argument) forces a
 class; ``ONEDNN_MAX_CPU_ISA`` caps the detected one (both emulate a smaller CPU, e.g. for the benchmark).
@@ -359,3 +360,20 @@ class EmbeddingModel(dg.ConfigurableResource):
     def model_id(self) -> str:
         """The name stored in ``article_embeddings.model`` (part of the cache key)."""
         return self.model_name
+
+
+def prepare(model: EmbeddingModel | None = None) -> dict[str, str]:
+    """Load the model once so its OpenVINO copy is converted into the model cache (installing does
+    this, ``make setup``, so the first run does not pay it); return :meth:`Encoder.info`. ``model``
+    defaults to the configured one. Bypasses the vector disk cache: the model must really load."""
+    encoder = (model or EmbeddingModel.from_settings()).encoder()
+    encoder.encode(["warm-up"])
+    return encoder.info()
+
+
+if __name__ == "__main__":  # python -m resources.embeddings prepare
+    import sys
+
+    if sys.argv[1:] != ["prepare"]:
+        raise SystemExit("usage: python -m resources.embeddings prepare")
+    sys.stdout.write(" ".join(f"{k}={v}" for k, v in prepare().items()) + "\n")

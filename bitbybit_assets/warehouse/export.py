@@ -136,6 +136,9 @@ def build_api_payload(
                 "word_count": r["word_count"],
                 "image_url": r["image_url"],
                 "cluster_id": r["cluster_id"],
+                "original_title": r["original_title"],
+                "original_language": r["original_language"],
+                "translated_by": r["translated_by"],
                 "also_covered_by": [
                     {"feed_name": c.get("feed_name"), "title": c.get("title"), "url": c.get("url")}
                     for c in (r["also_covered_by"] or [])
@@ -250,7 +253,7 @@ def render_sql_inserts(
     ``started_at``, ``status``) referenced by those rows are inserted when missing."""
     order = [t for t in ("articles", "newsletters", "feed_statistics") if t in tables]
     out = [
-        f"-- bitbybit export for {day.isoformat()}: {', '.join(order)} (PostgreSQL, schema migrations 0001-0002).",
+        f"-- bitbybit export for {day.isoformat()}: {', '.join(order)} (PostgreSQL, schema migrations 0001-0002, 0010).",
         "-- Replays idempotently: the day's rows are deleted and re-inserted in one transaction.",
         "BEGIN;",
         # literals are written to mean the same under both settings; pinned anyway for the transaction

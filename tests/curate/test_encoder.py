@@ -174,6 +174,23 @@ def test_openvino_model_cache_loads_without_torch(tmp_path, monkeypatch):
     np.testing.assert_array_equal(first.encode(TEXTS), a)
 
 
+@pytest.mark.skipif(not openvino_available(), reason="OpenVINO not installed")
+def test_prepare_entry_point_converts_into_the_model_cache(tmp_path):
+    """``python -m resources.embeddings prepare`` (make setup, the e2e bench) converts the configured
+    model into the model cache; anything else is a usage error."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "BITBYBIT_MODEL_CACHE": str(tmp_path), CPU_CLASS_ENV: "avx2"}
+    cmd = [sys.executable, "-m", "resources.embeddings"]
+    out = subprocess.run([*cmd, "prepare"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert {"backend=openvino", "precision=fp32", "cpu_class=avx2"} <= set(out.stdout.split())
+    assert len(list((tmp_path / "openvino").glob("*/model.xml"))) == 1
+    bad = subprocess.run([*cmd, "convert"], capture_output=True, text=True, env=env)
+    assert bad.returncode != 0 and "usage: python -m resources.embeddings prepare" in bad.stderr
+
+
 def test_tokenizers_match_the_transformers_tokenizer():
     """The OpenVINO path tokenizes with the ``tokenizers`` library exactly as the transformers fast
     tokenizer does (special tokens, truncation at max_seq_length, no padding)."""

@@ -179,3 +179,25 @@ def day_frames(day: date, n_per_feed: int = 6, *, variant: str = "a") -> dict[st
 
 def concat_days(*frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     return {name: pl.concat([f[name] for f in frames]) for name in frames[0]}
+
+
+TRANSLATION = {
+    "original_title": "大模型代理无处不在",
+    "original_language": "zh",
+    "translated_by": "qwen-translate",
+}
+
+
+def with_translated_pick(frames: dict[str, pl.DataFrame]) -> tuple[dict[str, pl.DataFrame], str]:
+    """``frames`` with the first pick translated (as ingest/translation.py leaves it in filtered_articles
+    and enhance carries it on): the English title, the original in ``TRANSLATION``. Returns its entry_key."""
+    ek = frames["enhanced_articles"]["entry_key"][0]
+    hit = pl.col("entry_key") == ek
+    marks = [pl.when(hit).then(pl.lit(v)).otherwise(pl.col(c)).alias(c) for c, v in TRANSLATION.items()]
+    out = dict(frames)
+    for name in ("filtered_articles", "enhanced_articles"):
+        out[name] = frames[name].with_columns(
+            *marks,
+            pl.when(hit).then(pl.lit("LLM agents are everywhere")).otherwise(pl.col("title")).alias("title"),
+        )
+    return out, ek

@@ -26,7 +26,7 @@ from bitbybit_assets.warehouse.export import (
 from bitbybit_assets.warehouse.loads import RunInfo, build_day_tables, entry_uuid, table_counts
 from bitbybit_assets.warehouse.migrate import migrate
 from resources.warehouse_db import PostgresWarehouse
-from tests.warehouse.sample import DAY1, day_frames
+from tests.warehouse.sample import DAY1, TRANSLATION, day_frames, with_translated_pick
 
 RUN = RunInfo("0f9e8d7c-6b5a-4938-8271-605f4e3d2c1b", started_at=datetime(2026, 7, 19, 6, 30, tzinfo=UTC))
 
@@ -138,6 +138,34 @@ def test_sql_insert_file_replays_into_postgres(day_tables, fresh_pg, tmp_path):
         assert row["also_covered_by"][0]["url"] == "https://other.example/x"
     finally:
         conn.close()
+
+
+@pytest.mark.integration
+def test_translation_provenance_in_api_json_and_sql_export(fresh_pg, tmp_path):
+    frames, translated = with_translated_pick(day_frames(DAY1))
+    tables = build_day_tables(frames, DAY1, run=RUN)
+    payload = build_api_payload(DAY1, tables["articles"], tables["newsletters"])
+    validate_api_payload(payload)
+    by_id = {a["id"]: a for a in payload["articles"]}
+    got = by_id.pop(entry_uuid(translated))
+    assert {c: got[c] for c in TRANSLATION} == TRANSLATION
+    assert all(a[c] is None for a in by_id.values() for c in TRANSLATION)
+
+    runs = [{"id": RUN.pipeline_run_id, "dagster_run_id": RUN.dagster_run_id, "started_at": RUN.started_at,
+             "status": "running"}]  # fmt: skip
+    sql = render_sql_inserts(DAY1, {"articles": tables["articles"]}, pipeline_runs=runs)
+    conn = psycopg2.connect(fresh_pg)
+    w = PostgresWarehouse(conn)
+    try:
+        migrate(w)
+        w.execute(sql)
+        rows = w.query("SELECT entry_key, original_title, original_language, translated_by FROM articles")
+    finally:
+        conn.close()
+    by_key = {r.pop("entry_key"): r for r in rows}
+    assert by_key.pop(translated) == TRANSLATION
+    assert len(by_key) == 3
+    assert all(v is None for r in by_key.values() for v in r.values())
 
 
 def test_analytics_payload_is_plain_json():

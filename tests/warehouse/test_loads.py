@@ -21,7 +21,7 @@ from bitbybit_assets.warehouse.migrate import migrate
 from bitbybit_assets.warehouse.pipeline_runs import RunInfo, article_counts, record_pipeline_run, run_uuid
 from bitbybit_assets.warehouse.tables import STAGING_TABLES
 from resources.warehouse_db import DuckDBWarehouse, PostgresWarehouse, connect_duckdb
-from tests.warehouse.sample import DAY1, DAY2, concat_days, day_frames
+from tests.warehouse.sample import DAY1, DAY2, TRANSLATION, concat_days, day_frames, with_translated_pick
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +68,9 @@ def test_picked_story_representative_counts_as_passing_quality():
     scored = frames["scored_articles"]
     low = scored.filter(pl.col("selected"))["entry_key"][0]
     frames["scored_articles"] = scored.with_columns(
-        pl.when(pl.col("entry_key") == low).then(1.5).otherwise(pl.col("tech_relevance_score"))
+        pl.when(pl.col("entry_key") == low)
+        .then(1.5)
+        .otherwise(pl.col("tech_relevance_score"))
         .alias("tech_relevance_score")
     )
     a = build_day_tables(frames, DAY1, run=RUN1, thresholds=Thresholds(3.0, 4.0))["stg_articles"]
@@ -149,6 +151,23 @@ def test_load_two_days_then_reload_one(migrated, pg: PostgresWarehouse):
     )
     assert nl["ids"] == [r["id"] for r in ranked]
     assert article_counts(pg, DAY1, DAY2) == {"total_articles_input": 20, "articles_output": 6}
+
+
+def test_translation_provenance_round_trips_through_postgres(migrated, pg: PostgresWarehouse):
+    frames, translated = with_translated_pick(day_frames(DAY1))
+    assert load_days(pg, frames, [DAY1], run=RUN1)[DAY1]["articles"] == 4
+    rows = pg.query(
+        "SELECT entry_key, title, original_title, original_language, translated_by FROM articles "
+        "WHERE partition_date = %s ORDER BY newsletter_rank",
+        [DAY1],
+    )
+    by_key = {r["entry_key"]: r for r in rows}
+    assert len(by_key) == 4
+    got = by_key.pop(translated)
+    assert got["title"] == "LLM agents are everywhere"
+    assert {c: got[c] for c in TRANSLATION} == TRANSLATION
+    for r in by_key.values():  # untranslated picks: NULL provenance
+        assert (r["original_title"], r["original_language"], r["translated_by"]) == (None, None, None)
 
 
 def test_failure_mid_load_keeps_previous_copy(migrated, pg: PostgresWarehouse):
