@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from bitbybit_assets.rows import dataclass_from_row
+
 SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 SUPPRESSED_STATUSES = ("unsubscribed", "bounced", "complained")
 LEDGER_STATUSES = ("pending", "sending", "sent", "deferred", "failed", "suppressed")
@@ -72,16 +74,9 @@ class ImportOutcome:
     already_present: dict[str, str]  # email -> its current status (never changed by an import)
 
 
-def _uid(value: Any) -> str:
-    return str(value)
-
-
 def subscriber_from_row(row: dict[str, Any]) -> Subscriber:
-    fields = Subscriber.__dataclass_fields__
-    return Subscriber(**{k: (_uid(v) if k == "id" else v) for k, v in row.items() if k in fields})
+    return dataclass_from_row(Subscriber, row, id=str)
 
 
 def ledger_from_row(row: dict[str, Any]) -> LedgerRow:
-    fields = LedgerRow.__dataclass_fields__
-    return LedgerRow(**{k: (_uid(v) if k == "subscriber_id" else v) for k, v in row.items() if k in fields})
-
+    return dataclass_from_row(LedgerRow, row, subscriber_id=str)

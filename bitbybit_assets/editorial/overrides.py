@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from bitbybit_assets.rows import dataclass_from_row
+
 ACTIONS = ("pin", "drop", "swap", "reorder", "edit", "revert")
 ARTICLE_FIELDS = ("title", "summary", "tags")
 ISSUE_FIELDS = ("subject", "preheader", "intro")
@@ -54,18 +56,16 @@ class Override:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Override:
         """From a database or lakehouse row (``value``/``before`` as JSON text)."""
-        return cls(
-            id=str(row["id"]),
-            partition_date=row["partition_date"],
-            revision=int(row["revision"]),
-            action=str(row["action"]),
-            entry_key=row.get("entry_key"),
-            field=row.get("field"),
-            value=_load(row.get("value")),
-            before=_load(row.get("before")),
-            actor=str(row.get("actor") or ""),
-            created_at=row.get("created_at"),
-            reverted_by=str(row["reverted_by"]) if row.get("reverted_by") is not None else None,
+        return dataclass_from_row(
+            cls,
+            row,
+            id=str,
+            revision=int,
+            action=str,
+            value=_load,
+            before=_load,
+            actor=lambda v: str(v or ""),
+            reverted_by=lambda v: None if v is None else str(v),
         )
 
     def to_row(self) -> dict[str, Any]:

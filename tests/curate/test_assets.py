@@ -23,6 +23,7 @@ filtered_source = dg.SourceAsset(key="filtered_articles", partitions_def=DAILY)
 @pytest.fixture
 def lakehouse(tmp_path, monkeypatch, encoder):
     monkeypatch.setenv("BITBYBIT_LAKEHOUSE_ROOT", str(tmp_path / "lakehouse"))
+    monkeypatch.setenv("BITBYBIT_DATA_DIR", str(tmp_path / "data"))  # the prototypes' vector cache
     lh = Lakehouse(root=str(tmp_path / "lakehouse"))
     df = crafted()
     for day in (date(2026, 8, 5), date(2026, 8, 6)):

@@ -141,7 +141,8 @@ def test_openvino_bf16_equivalent_to_fp32(encoder):
     assert cos.min() >= 0.9999, cos
 
 
-def test_resource_wraps_the_shared_encoder(encoder):
+def test_resource_wraps_the_shared_encoder(encoder, tmp_path, monkeypatch):
+    monkeypatch.setenv("BITBYBIT_DATA_DIR", str(tmp_path))  # encode() memoises under <data dir>
     res = EmbeddingModel(model_name="all-MiniLM-L6-v2", device="cpu", backend="torch", batch_size=16)
     assert res.encoder() is encoder
     assert res.model_id == "all-MiniLM-L6-v2"

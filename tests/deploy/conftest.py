@@ -2,54 +2,30 @@
 
 boto3 clients created anywhere in the test process (the ECS run launcher, the S3 compute log
 manager, the lifecycle script) reach the server through ``AWS_ENDPOINT_URL``, exactly as they
-would reach AWS: nothing is patched.
+would reach AWS: nothing is patched (:mod:`tests.support.moto_server`).
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
-from moto.server import ThreadedMotoServer
+
+from tests.support.moto_server import ACCOUNT_ID, REGION, moto_endpoint, use_moto_account  # noqa: F401  (fixture)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_AWS = PROJECT_ROOT / "deploy" / "aws"
-REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"  # moto's default account
 BUCKET = "bitbybit-prod-test"
 
 if str(DEPLOY_AWS) not in sys.path:
     sys.path.insert(0, str(DEPLOY_AWS))  # render.py, apply_lifecycle.py (scripts, not a package)
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def aws(moto_endpoint: str, monkeypatch) -> str:
+def aws(moto_endpoint: str, monkeypatch) -> str:  # noqa: F811  (the imported fixture)
     """A clean moto account and the standard AWS variables pointing at it."""
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_REGION", REGION)
-    return moto_endpoint
+    return use_moto_account(moto_endpoint, monkeypatch)
 
 
 def template_values(**overrides: str) -> dict[str, str]:

@@ -110,10 +110,11 @@ def test_offline_path_on_real_articles(real):
 
 
 @pytest.mark.slow
-def test_offline_path_on_real_articles_with_minilm(real):
+def test_offline_path_on_real_articles_with_minilm(real, tmp_path, monkeypatch):
     """The production configuration: MiniLM sentence vectors, KeyBERT-style keyphrases, zero-shot labels."""
     from resources.embeddings import EmbeddingModel
 
+    monkeypatch.setenv("BITBYBIT_DATA_DIR", str(tmp_path))  # encode() memoises under <data dir>
     model = EmbeddingModel(device="cpu", backend="torch")
     subset = real.head(6)
     df = enhance_articles(subset, settings=SETTINGS, encode=model.encode)

@@ -3,44 +3,21 @@ moto's simple Batch backend moves them to SUCCEEDED, or FAILED with MOTO_SIMPLE_
 
 from __future__ import annotations
 
-import os
-
 import boto3
 import pytest
 import requests
 from moto.batch.models import batch_backends
-from moto.server import ThreadedMotoServer
 
 from resources.batch import BatchClient, BatchJobError, JobState, failure_message, gpu_spec_for_run
-
-REGION = "us-east-1"
-ACCOUNT = "123456789012"  # moto's default account
-
-
-@pytest.fixture(scope="module")
-def moto_server():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+from tests.support.moto_server import ACCOUNT_ID, REGION, moto_endpoint, use_moto_account  # noqa: F401  (fixture)
 
 
 @pytest.fixture
-def batch(moto_server, monkeypatch):
+def batch(moto_endpoint, monkeypatch):  # noqa: F811  (the imported fixture)
     """A GPU compute environment, queue and job definition as the staging stack creates them."""
-    requests.post(f"{moto_server}/moto-api/reset", timeout=10).raise_for_status()
-    requests.post(f"{moto_server}/moto-api/config", json={"batch": {"use_docker": False}},
+    use_moto_account(moto_endpoint, monkeypatch)
+    requests.post(f"{moto_endpoint}/moto-api/config", json={"batch": {"use_docker": False}},
                   timeout=10).raise_for_status()
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.delenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", raising=False)
     ec2 = boto3.client("ec2", region_name=REGION)
     iam = boto3.client("iam", region_name=REGION)
@@ -92,7 +69,7 @@ def test_job_is_submitted_with_the_gpu_requirement_and_followed_to_success(batch
     job_id = client.submit(_spec())
     job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
     # DescribeJobs in moto does not echo resourceRequirements: read what its API received
-    received = batch_backends[ACCOUNT][REGION]._jobs[job_id].container_overrides
+    received = batch_backends[ACCOUNT_ID][REGION]._jobs[job_id].container_overrides
     requirements = {r["type"]: r["value"] for r in received["resourceRequirements"]}
     assert requirements == {"VCPU": "4", "MEMORY": "14336", "GPU": "1"}
     assert job["container"]["command"][:3] == ["dagster", "api", "execute_run"]

@@ -12,23 +12,13 @@ import pytest
 import yaml
 
 from bitbybit_base.settings import runtime_settings
-from infra.__main__ import CFN_DIR, ROOT, rendered_files, tagging_errors
+from infra.__main__ import CFN_DIR, ROOT, tagging_errors
 from infra.config import COST_TAG_KEYS, load_environments
 from infra.documents import dagster_services_policy
 from infra.stack_monitoring import CUSTOM_NAMESPACE
 from infra.tagging import tag_errors, tag_property
 from infra.template import environment_template
 from sensors.run_metrics import METRIC_NAMES
-
-
-@pytest.fixture(scope="module")
-def envs():
-    return load_environments()
-
-
-@pytest.fixture(scope="module")
-def files():
-    return rendered_files()
 
 
 def _template(envs, name: str) -> dict:

@@ -13,22 +13,11 @@ import pytest
 from moto import mock_aws
 
 from bitbybit_base.settings import runtime_settings
-from infra.__main__ import CFN_DIR, cfn_lint, consistency_errors, rendered_files
-from infra.config import load_environments
+from infra.__main__ import CFN_DIR, cfn_lint, consistency_errors
 from infra.documents import fragments, task_definition
 from infra.template import environment_template
 
 REGION = "us-east-1"
-
-
-@pytest.fixture(scope="module")
-def envs():
-    return load_environments()
-
-
-@pytest.fixture(scope="module")
-def files():
-    return rendered_files()
 
 
 def test_committed_files_are_the_rendered_ones(files):

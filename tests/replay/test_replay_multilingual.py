@@ -32,7 +32,8 @@ def _unit(rng: np.random.Generator, dim: int) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def test_replay_links_languages_with_the_stored_multilingual_vectors(tmp_path):
+def test_replay_links_languages_with_the_stored_multilingual_vectors(tmp_path, monkeypatch):
+    monkeypatch.setenv("BITBYBIT_DATA_DIR", str(tmp_path / "data"))  # the prototypes' vector cache
     settings = runtime_settings()
     cfg = curate_config(settings)
     ml_model = cfg.embeddings.multilingual_model
