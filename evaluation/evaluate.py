@@ -2,6 +2,7 @@
 
     .venv/bin/python -m evaluation.evaluate                 # both tables, per day and mean
     .venv/bin/python -m evaluation.evaluate --ranker none   # the hand-weighted formula (no ranker)
+    .venv/bin/python -m evaluation.evaluate --no-text-score # the ranker without f_text_score
     .venv/bin/python -m evaluation.evaluate --picks         # plus each day's picks against ideal.tsv
 
 In-sample: a ranker trained on every labelled day scores every day. Leave-days-out: each day is
@@ -93,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, default=None, help="leave-days-out folds (default: one per day)")
     ap.add_argument("--backend", default=None, help="embedding backend (default: embeddings.backend)")
     ap.add_argument("--no-multilingual", action="store_true", help="MiniLM only (no second encoder)")
+    ap.add_argument("--no-text-score", action="store_true", help="no f_text_score (the ranker before it)")
+    ap.add_argument("--text-l2", type=float, default=None, help="L2 of the text map (default: TEXT_L2)")
     ap.add_argument("--picks", action="store_true", help="print each day's picks")
     ap.add_argument("--details", action="store_true", help="list ad misses, pick errors, missed stories")
     args = ap.parse_args(argv)
@@ -129,13 +132,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         t0 = time.perf_counter()
         train_all = runner.features_frame(corpus)
-        model = runner.fit(train_all)
+        if args.no_text_score:
+            fit = runner.fit
+        else:
+            fit = runner.fitter(corpus, **({} if args.text_l2 is None else {"text_l2": args.text_l2}))
+        model = fit(train_all)
         j_in = runner.labelled_join(corpus, runner.run(corpus, model))
         t_in = time.perf_counter() - t0
         text, _ = table("in-sample (ranker trained on every labelled day)", j_in, ideal)
         print(f"\n{text}\n(curate {t_in:.1f}s)")
         t0 = time.perf_counter()
-        j_out = runner.leave_days_out(corpus, train_all, runner.fit, args.folds)
+        j_out = runner.leave_days_out(corpus, train_all, fit, args.folds)
         folds = args.folds or len(corpus.days)
         text, _ = table(
             f"leave-days-out ({folds} folds: each day scored by a ranker that never saw it)", j_out, ideal

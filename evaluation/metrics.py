@@ -46,6 +46,7 @@ PIPELINE_COLUMNS = (
     "rank",
     "selected",
     "selection_reason",
+    "text_hash",
 )
 
 

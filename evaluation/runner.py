@@ -13,9 +13,10 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ from bitbybit_assets.curate.ranker import (
 )
 from bitbybit_assets.curate.scoring import Prototypes, build_prototypes
 from bitbybit_assets.curate.text import with_text
+from bitbybit_assets.curate.text_score import TEXT_FEATURE, TEXT_L2, fit_text_projection, out_of_fold
 from evaluation import metrics
 from evaluation.dataset import ROOT, LabelledDays, load_labelled_days
 from evaluation.local_run import filtered_articles_for_days
@@ -129,11 +131,23 @@ def prepare(
         timings["embed_multilingual"] = time.perf_counter() - t0
         timings["encoded_multilingual"] = n_ml
         if n_ml:
-            merged = ml_rows if known is None else pl.concat([known, ml_rows]).unique(["text_hash", "model"], keep="last")
+            merged = (
+                ml_rows
+                if known is None
+                else pl.concat([known, ml_rows]).unique(["text_hash", "model"], keep="last")
+            )
             merged.write_parquet(cache)
         ml_vectors = vector_map(ml_rows, ml_model)
     return Corpus(
-        cfg, labelled, filtered, vector_map(rows, cfg.embeddings.model), protos, start, timings, info, ml_vectors
+        cfg,
+        labelled,
+        filtered,
+        vector_map(rows, cfg.embeddings.model),
+        protos,
+        start,
+        timings,
+        info,
+        ml_vectors,
     )
 
 
@@ -175,14 +189,47 @@ def pick_floor(scores: np.ndarray, target: np.ndarray) -> float:
     return floor
 
 
-def fit(train: pl.DataFrame, l2: float = 1.0, floor_factor: float = 0.5) -> Ranker:
-    """A ranker fit on ``train`` (a ``training_frame``); the pick floor comes from the same rows."""
+def fit(
+    train: pl.DataFrame,
+    l2: float = 1.0,
+    floor_factor: float = 0.5,
+    ml_vectors: Mapping[str, np.ndarray] | None = None,
+    ml_model: str | None = None,
+    text_l2: float = TEXT_L2,
+) -> Ranker:
+    """A ranker fit on ``train`` (a ``training_frame``); the pick floor comes from the same rows.
+
+    With ``ml_vectors`` (text_hash -> ``ml_model`` vector) the text map of ``f_text_score`` is fitted
+    on the same rows and the ranker learns from its out-of-fold scores (``curate.text_score``);
+    without, ``f_text_score`` is no feature.
+    """
     names = feature_names(categories(train))
-    x = feature_matrix({c: train[c].to_list() for c in train.columns}, names)
     y = train["target"].to_numpy()
+    text = None
+    hashes = train["text_hash"].to_list() if "text_hash" in train.columns else []
+    has = np.array([bool(ml_vectors) and h in ml_vectors for h in hashes], dtype=bool)
+    if ml_vectors and ml_model and has.any():
+        v = np.stack(
+            [np.asarray(ml_vectors[h], dtype=np.float64) for h, ok in zip(hashes, has, strict=True) if ok]
+        )
+        text = fit_text_projection(v, y[has], ml_model, text_l2)
+        oof = np.full(train.height, 0.0)
+        oof[has] = out_of_fold(v, y[has], train["date"].to_numpy()[has], ml_model, text_l2)
+        text.fallback = float(oof[has].mean())
+        oof[~has] = text.fallback
+        train = train.with_columns(pl.Series(TEXT_FEATURE, np.round(oof, 4)))
+    else:
+        names.remove(TEXT_FEATURE)
+    x = feature_matrix({c: train[c].to_list() for c in train.columns}, names)
     model = fit_ranker(x, y, names, l2)
+    model.text = text
     model.pick_floor = floor_factor * pick_floor(model.score(x), y)
     return model
+
+
+def fitter(corpus: Corpus, **kw: float) -> Callable[[pl.DataFrame], Ranker]:
+    """``fit`` with the corpus's multilingual vectors (the text score when they exist)."""
+    return partial(fit, ml_vectors=corpus.ml_vectors, ml_model=corpus.cfg.embeddings.multilingual_model, **kw)
 
 
 def features_frame(corpus: Corpus) -> pl.DataFrame:

@@ -36,17 +36,19 @@ def main(argv: list[str] | None = None) -> int:
     labelled = load_labelled_days(args.labels) if args.labels else load_labelled_days()
     corpus = runner.prepare(labelled)
     train_all = runner.features_frame(corpus)
-    model = runner.fit(train_all)
+    fit = runner.fitter(corpus)
+    model = fit(train_all)
     meta: dict = {
         "trained_on": [str(d) for d in corpus.days],
         "training_rows": train_all.height,
         "label_sets": sorted(set(labelled.sources.values())),
         "embedding_model": corpus.cfg.embeddings.model,
+        "text_score_model": model.text.model if model.text else None,
         "command": "python -m evaluation.train_ranker",
         "trained_at": datetime.now(UTC).strftime("%Y-%m-%d"),
     }
     if not args.no_cv:
-        j = runner.leave_days_out(corpus, train_all, runner.fit)
+        j = runner.leave_days_out(corpus, train_all, fit)
         rows = metrics.day_table(j, labelled.ideal)
         summ = metrics.summary(rows, j)
         meta["leave_days_out"] = {k: round(float(v), 4) for k, v in summ.items()}

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from bitbybit_assets.curate import ads as ads_mod
-from bitbybit_assets.curate import pick_check
+from bitbybit_assets.curate import pick_check, text_score
 from bitbybit_assets.curate.clustering import ClusterRows, assign_clusters, cjk_share
 from bitbybit_assets.curate.config import CurateConfig
 from bitbybit_assets.curate.ranker import Ranker, feature_matrix, load_ranker
@@ -221,7 +221,9 @@ def score_day(
     # a translation, then the most trusted source, then text over title-only, then the richer text,
     # then feed order
     translated = (
-        day_rows["translated_by"].is_not_null().to_list() if "translated_by" in day_rows.columns else [False] * n
+        day_rows["translated_by"].is_not_null().to_list()
+        if "translated_by" in day_rows.columns
+        else [False] * n
     )
 
     def canon_key(i: int) -> tuple:
@@ -270,6 +272,8 @@ def score_day(
         "f_ad_score": [d.ad_score for d in ad_dec],
     }
     feats = {k: [round(float(v), 4) for v in vals] for k, vals in feats.items()}
+    mlm = config.embeddings.multilingual_model  # f_text_score reads its vectors (curate/text_score.py)
+    feats["f_text_score"] = text_score.row_scores(ranker, day_rows["text_hash"].to_list(), ml_vectors, mlm)
     model_score: list[float | None] = [None] * n
     explain: list[str | None] = [None] * n
     if ranker is not None:

@@ -5,7 +5,8 @@ columns of ``scored_articles`` (``FEATURE_COLUMNS`` plus one-hots of ``feed_cate
 ``content_type``), so a pick can be explained from that table alone: ``model_score`` is
 ``(P(relevance >= 2) + 2 * P(relevance = 3)) / 3`` with each probability a logistic function of the
 standardised features. The artefact (``models/ranker.json``) holds the feature names, the scaling,
-the coefficients of both heads, the pick floor, the training days and the cross-validated metrics;
+the coefficients of both heads, the pick floor, the text map of ``f_text_score`` (``TextProjection``,
+fitted by ``curate.text_score``), the training days and the cross-validated metrics;
 ``python -m evaluation.train_ranker`` writes it.
 """
 
@@ -35,6 +36,7 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "f_title_words",  # words in the title
     "f_cjk_share",  # share of CJK letters in the title
     "f_ad_score",  # the ad detector's 0..1 score
+    "f_text_score",  # log-odds of relevance >= 2 from the multilingual vector (curate.text_score)
 )
 # Categorical columns one-hot encoded as "<column>=<value>" features.
 CATEGORICAL_COLUMNS: tuple[str, ...] = ("feed_category", "content_type")
@@ -77,6 +79,33 @@ class Head:
 
 
 @dataclass
+class TextProjection:
+    """``f_text_score`` = intercept + coef . the row's ``model`` vector; ``fallback`` without one."""
+
+    model: str  # the embedding model whose vectors it reads (embeddings.multilingual_model)
+    coef: list[float]
+    intercept: float
+    fallback: float = 0.0  # mean score of the training rows
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        return self.intercept + np.asarray(x, dtype=np.float64) @ np.asarray(self.coef)
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model,
+            "intercept": round(self.intercept, 6),
+            "fallback": round(self.fallback, 6),
+            "coef": _r(self.coef),
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> TextProjection:
+        return cls(
+            str(d["model"]), [float(c) for c in d["coef"]], float(d["intercept"]), float(d["fallback"])
+        )
+
+
+@dataclass
 class Ranker:
     """A trained ranker (see the module docstring); ``from_json`` / ``to_json`` round-trip it."""
 
@@ -88,6 +117,7 @@ class Ranker:
     pick_floor: float = 0.0  # model_score below which a row is never picked (quiet days stay short)
     version: str = ""
     meta: dict = field(default_factory=dict)  # training days, metrics, command
+    text: TextProjection | None = None  # the map of f_text_score (when it is a feature)
 
     def _z(self, x: np.ndarray) -> np.ndarray:
         return (x - np.asarray(self.mean)) / np.asarray(self.scale)
@@ -118,6 +148,7 @@ class Ranker:
             "relevant": {"intercept": round(self.relevant.intercept, 6), "coef": _r(self.relevant.coef)},
             "top": {"intercept": round(self.top.intercept, 6), "coef": _r(self.top.coef)},
             "pick_floor": round(self.pick_floor, 4),
+            **({"text": self.text.to_json()} if self.text is not None else {}),
             "meta": self.meta,
         }
 
@@ -132,6 +163,7 @@ class Ranker:
             pick_floor=float(d.get("pick_floor", 0.0)),
             version=str(d.get("version", "")),
             meta=dict(d.get("meta", {})),
+            text=TextProjection.from_json(d["text"]) if d.get("text") else None,
         )
 
 

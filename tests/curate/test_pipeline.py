@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import polars as pl
 import pytest
 
 from bitbybit_assets.curate.config import curate_config
 from bitbybit_assets.curate.embedding_cache import embedding_rows, vector_map
 from bitbybit_assets.curate.pipeline import curate_days
-from bitbybit_assets.curate.ranker import CATEGORICAL_COLUMNS, FEATURE_COLUMNS, feature_matrix, load_ranker
+from bitbybit_assets.curate.ranker import (
+    CATEGORICAL_COLUMNS,
+    FEATURE_COLUMNS,
+    TextProjection,
+    feature_matrix,
+    load_ranker,
+)
 from bitbybit_assets.curate.scoring import CONTENT_TYPES, build_prototypes
 from bitbybit_assets.curate.text import with_text
 from bitbybit_assets.schemas import SCORED_ARTICLES
@@ -200,3 +207,30 @@ def test_hand_weighted_formula_without_a_ranker(encoder):
     bank = row(out, "How bonuses")
     assert bank["selection_reason"] == "not selected: below min_relevance"
     assert out["model_score"].null_count() == out.height and out["ranker_version"].null_count() == out.height
+
+
+def test_the_text_score_column_comes_from_the_multilingual_vector(encoder):
+    """f_text_score is the ranker's text map of the row's multilingual vector (its fallback without)."""
+    cfg = curate_config()
+    filtered = crafted()
+    texts = with_text(filtered)
+    rows, _ = embedding_rows(texts, None, encoder.encode, "all-MiniLM-L6-v2")
+    protos = build_prototypes(cfg.topics, encoder.encode)
+    model = load_ranker("default")
+    model.text = TextProjection(cfg.embeddings.multilingual_model, [1.0, -1.0, 0.5], 0.2, fallback=-3.0)
+    rng = np.random.default_rng(0)
+    hashes = texts["text_hash"].to_list()
+    missing = hashes[-1]  # the VPN story has no multilingual vector
+    ml = {h: rng.normal(size=3) for h in hashes if h != missing}
+    out = curate_days(filtered, vector_map(rows), None, protos, cfg, model, ml)
+    by_hash = dict(zip(out["text_hash"].to_list(), out["f_text_score"].to_list(), strict=True))
+    assert by_hash[missing] == -3.0
+    for h in ml:
+        assert by_hash[h] == round(0.2 + float(ml[h] @ np.array([1.0, -1.0, 0.5])), 4)
+    x = feature_matrix(
+        {c: out[c].to_list() for c in (*FEATURE_COLUMNS, *CATEGORICAL_COLUMNS)}, model.features
+    )
+    assert [round(float(v), 4) for v in model.score(x)] == out["model_score"].to_list()
+    # the hand formula has no text score
+    plain = curate_days(filtered, vector_map(rows), None, protos, cfg, None, ml)
+    assert plain["f_text_score"].null_count() == plain.height
