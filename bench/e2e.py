@@ -344,13 +344,15 @@ def bench_day(corpus: Path, day: date, *, timeout_s: float = 900, keep: bool = F
 
 def bench_backfill(corpus: Path, first: date, last: date, *, timeout_s: float = 1800,
                    keep: bool = False) -> dict[str, Any]:
-    """``first..last`` in one CLI run on a fresh lakehouse."""
+    """``first..last`` in one CLI run on a fresh lakehouse, after the install step (encoder conversion)."""
     tmp = Path(tempfile.mkdtemp(prefix="bitbybit-bench-backfill-"))
     try:
         env = bench_env(tmp, corpus)
+        # as in bench_day: the encoder's conversion belongs to installing (`make setup`), not to the run
+        install = _measured([sys.executable, *PREPARE_ENCODER], env, tmp, "install", timeout_s)
         run = _measured(_cli(first, last), env, tmp, "backfill", timeout_s)
         return {"first": first.isoformat(), "last": last.isoformat(), "days": (last - first).days + 1,
-                "corpus": str(corpus), "llm": llm_mode(env), "run": run.as_dict()}
+                "corpus": str(corpus), "llm": llm_mode(env), "install": install.as_dict(), "run": run.as_dict()}
     finally:
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -253,9 +253,11 @@ def _backfill(sec: dict[str, Any]) -> list[str]:
         "temporary lakehouse and instance, as for the day figures; the CLI runs the range as one run of "
         "`backfill_ingest_curate`, one `backfill_publish_day` run per day and one `warehouse_tests` run (the dbt "
         f"tests) — {(c.get('run') or {}).get('runs', '?')} Dagster runs in one process, their times summed below; "
-        f"{r.get('llm', '')}.",
+        f"{r.get('llm', '')}. The encoder's conversion into the model cache runs first in its own process "
+        "(`python -m resources.embeddings prepare`, what `make setup` does), timed and not counted.",
         "",
-        table(RUN_HEAD, [_child_row(f"{r['days']}-day backfill", c)]),
+        table(RUN_HEAD, [*([_child_row("install: encoder conversion, once per machine (not counted)", r["install"])]
+                           if "install" in r else []), _child_row(f"{r['days']}-day backfill", c)]),
         "",
         "Time per stage:",
         "",

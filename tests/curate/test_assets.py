@@ -109,3 +109,13 @@ def test_single_run_backfill_matches_day_by_day(lakehouse, tmp_path):
     assert both["partition_date"].n_unique() == 2
     again = both.filter(pl.col("title").str.starts_with("Quillon 3 from Zorblax")).row(0, named=True)
     assert again["previously_sent"]
+
+
+def test_scoring_reuses_the_prototypes_embedded_with_the_articles(lakehouse, encoder):
+    """article_embeddings embeds the topic prototypes while its model is loaded (into the disk cache),
+    so scored_articles encodes nothing and does not load the model again."""
+    assert run(lakehouse, [article_embeddings], "2026-08-05").success
+    calls = encoder.texts_encoded
+    embeddings_source = dg.SourceAsset(key="article_embeddings", partitions_def=DAILY)
+    assert run(lakehouse, [embeddings_source, scored_articles], "2026-08-05").success
+    assert encoder.texts_encoded == calls

@@ -218,3 +218,17 @@ def test_batches_split_by_size_and_width():
     assert spans == [(0, 3), (3, 5), (5, 8), (8, 10)]
     assert [(s.start, s.stop) for s in _batches(np.array([300, 5, 5, 5]), 64)] == [(0, 1), (1, 4)]
     assert _batches(np.array([], dtype=int), 64) == []
+    # the token budget: 256-token texts come 16 to a batch under 4,096 tokens, short ones 64
+    long_then_short = np.array([256] * 40 + [20] * 100)
+    sizes = [s.stop - s.start for s in _batches(long_then_short, 64, token_budget=4096)]
+    assert sizes == [16, 16, 8, 64, 36]
+
+
+def test_padded_width_bounds_the_shapes():
+    """Batch widths come in 16-token steps (OpenVINO keeps kernels per input shape), capped at the
+    model's max length unless a text is longer."""
+    from resources.openvino_encoder import padded_width
+
+    assert [padded_width(w, 256) for w in (1, 16, 17, 250, 256)] == [16, 16, 32, 256, 256]
+    assert padded_width(300, 256) == 300
+    assert len({padded_width(w, 256) for w in range(1, 257)}) == 16
