@@ -37,7 +37,7 @@ def tiny_graph(bad_days: dict[date, str]):
             if bad_days.get(day) == "ad":
                 df = df.with_columns((pl.col("rank") == 3).alias("is_advertisement"))
             elif bad_days.get(day) == "few":
-                df = df.with_columns((pl.col("rank") <= 4).alias("selected"))
+                df = df.with_columns((pl.col("rank") <= 2).alias("selected"))
             frames.append(df)
         return pl.concat(frames)
 
@@ -94,8 +94,8 @@ def test_single_run_backfill_checks_every_day(lakehouse):
     assert _materialized(result) == {"scored_articles"}
     picks = _evaluations(result)["min_picked_articles"]
     assert not picks.passed
-    assert picks.description == "FAILED: 2026-08-06: only 4 picked articles (need 5)"
-    assert picks.metadata["details"].value["per_day"] == {"2026-08-05": 10, "2026-08-06": 4}
+    assert picks.description == "FAILED: 2026-08-06: only 2 picked articles (need 3)"
+    assert picks.metadata["details"].value["per_day"] == {"2026-08-05": 10, "2026-08-06": 2}
     assert picks.metadata["days_checked"].value == "2026-08-05, 2026-08-06"
 
     with dg.instance_for_test() as instance:
