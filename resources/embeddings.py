@@ -276,6 +276,7 @@ class VectorCache:
 
     _loaded: dict[Path, dict[str, np.ndarray]] = {}
     _lock = threading.Lock()
+    COMPACT_AT = 32  # shards read at once above which a process merges them into one (each shard costs ~1 ms)
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -288,14 +289,33 @@ class VectorCache:
         with self._lock:
             if self.folder not in self._loaded:
                 memo: dict[str, np.ndarray] = {}
+                read: list[Path] = []
                 for shard in sorted(self.folder.glob("*.npz")) if self.folder.is_dir() else []:
                     try:
                         with np.load(shard) as data:
                             memo.update(zip(data["keys"].tolist(), data["vectors"], strict=True))
+                        read.append(shard)
                     except (OSError, ValueError, KeyError):
                         log.warning("ignoring unreadable embedding cache shard %s", shard)
+                if len(read) > self.COMPACT_AT:
+                    self._compact(memo, read)
                 self._loaded[self.folder] = memo
             return self._loaded[self.folder]
+
+    def _compact(self, memo: dict[str, np.ndarray], shards: list[Path]) -> None:
+        """Many shards (two per daily run) into one: the merged shard is renamed into place first, then
+        the shards it holds are removed, so a concurrent reader finds every vector in one or the other
+        (a shard removed under it is skipped with a warning, its vectors re-encoded if needed)."""
+        self._write(list(memo), np.stack(list(memo.values())) if memo else np.zeros((0, 0), np.float32))
+        for shard in shards:
+            shard.unlink(missing_ok=True)
+
+    def _write(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=self.folder)
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, keys=np.array(list(keys)), vectors=np.asarray(vectors, dtype=np.float32))
+        os.replace(tmp, self.folder / f"{uuid.uuid4().hex}.npz")
 
     def get(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         memo = self._memo()
@@ -304,11 +324,7 @@ class VectorCache:
     def put(self, keys: Sequence[str], vectors: np.ndarray) -> None:
         if not len(keys):
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=self.folder)
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, keys=np.array(list(keys)), vectors=np.asarray(vectors, dtype=np.float32))
-        os.replace(tmp, self.folder / f"{uuid.uuid4().hex}.npz")
+        self._write(keys, vectors)
         with self._lock:
             self._loaded.setdefault(self.folder, {}).update(zip(keys, vectors, strict=True))
 

@@ -37,3 +37,19 @@ def test_cache_can_be_switched_off(isolated_env, monkeypatch):
     model.encode(["alpha"])
     model.encode(["alpha"])
     assert fake.seen == [["alpha"], ["alpha"]]
+
+
+def test_many_shards_are_merged_into_one(tmp_path, monkeypatch):
+    """Two shards per daily run would pile up: a process that reads more than COMPACT_AT merges them."""
+    monkeypatch.setattr(VectorCache, "COMPACT_AT", 3)
+    folder = tmp_path / "cache"
+    cache = VectorCache(folder)
+    for i in range(5):
+        cache.put([f"k{i}"], np.full((1, 2), i, dtype=np.float32))
+    assert len(list(folder.glob("*.npz"))) == 5
+    VectorCache._loaded.clear()  # a new process
+    got = VectorCache(folder).get([f"k{i}" for i in range(5)])
+    assert {k: float(v[0]) for k, v in got.items()} == {f"k{i}": float(i) for i in range(5)}
+    assert len(list(folder.glob("*.npz"))) == 1
+    VectorCache._loaded.clear()  # and the merged shard holds them all
+    assert len(VectorCache(folder).get([f"k{i}" for i in range(5)])) == 5
