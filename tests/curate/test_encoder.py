@@ -150,16 +150,27 @@ def test_resource_wraps_the_shared_encoder(encoder, tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(not openvino_available(), reason="OpenVINO not installed")
-def test_openvino_model_cache_loads_without_torch(tmp_path, monkeypatch):
-    """The first load converts once into the model cache; a new process then loads the cached IR
-    without importing torch and gives bit-identical vectors; ``release`` frees and reloads."""
+def test_prepare_converts_once_then_processes_load_without_torch(tmp_path, monkeypatch):
+    """``python -m resources.embeddings prepare`` (make setup, the e2e bench) converts the configured
+    model into the model cache once (anything else is a usage error); a process then loads the cached
+    IR without importing torch and gives bit-identical vectors; ``release`` frees and reloads. (One
+    conversion for the whole test: it costs ~20 s CPU.)"""
     import subprocess
     import sys
+
+    env = {**os.environ, "BITBYBIT_MODEL_CACHE": str(tmp_path), CPU_CLASS_ENV: "avx2"}
+    cmd = [sys.executable, "-m", "resources.embeddings"]
+    out = subprocess.run([*cmd, "prepare"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert {"backend=openvino", "precision=fp32", "cpu_class=avx2"} <= set(out.stdout.split())
+    assert len(list((tmp_path / "openvino").glob("*/model.xml"))) == 1
+    bad = subprocess.run([*cmd, "convert"], capture_output=True, text=True, env=env)
+    assert bad.returncode != 0 and "usage: python -m resources.embeddings prepare" in bad.stderr
 
     monkeypatch.setenv("BITBYBIT_MODEL_CACHE", str(tmp_path))
     first = Encoder(device="cpu", backend="openvino", batch_size=4, cpu_class="avx2")
     a = first.encode(TEXTS)
-    assert len(list((tmp_path / "openvino").glob("*/model.xml"))) == 1
+    assert len(list((tmp_path / "openvino").glob("*/model.xml"))) == 1  # loaded, not converted again
     script = (
         "import sys, numpy as np\n"
         "from resources.embeddings import Encoder\n"
@@ -173,23 +184,6 @@ def test_openvino_model_cache_loads_without_torch(tmp_path, monkeypatch):
     np.testing.assert_array_equal(np.load(tmp_path / "b.npy"), a)
     assert first.release() and not first.release()
     np.testing.assert_array_equal(first.encode(TEXTS), a)
-
-
-@pytest.mark.skipif(not openvino_available(), reason="OpenVINO not installed")
-def test_prepare_entry_point_converts_into_the_model_cache(tmp_path):
-    """``python -m resources.embeddings prepare`` (make setup, the e2e bench) converts the configured
-    model into the model cache; anything else is a usage error."""
-    import subprocess
-    import sys
-
-    env = {**os.environ, "BITBYBIT_MODEL_CACHE": str(tmp_path), CPU_CLASS_ENV: "avx2"}
-    cmd = [sys.executable, "-m", "resources.embeddings"]
-    out = subprocess.run([*cmd, "prepare"], capture_output=True, text=True, env=env)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert {"backend=openvino", "precision=fp32", "cpu_class=avx2"} <= set(out.stdout.split())
-    assert len(list((tmp_path / "openvino").glob("*/model.xml"))) == 1
-    bad = subprocess.run([*cmd, "convert"], capture_output=True, text=True, env=env)
-    assert bad.returncode != 0 and "usage: python -m resources.embeddings prepare" in bad.stderr
 
 
 def test_tokenizers_match_the_transformers_tokenizer():
