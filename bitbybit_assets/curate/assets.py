@@ -89,6 +89,14 @@ def article_embeddings(
     }
     if n_encoded:
         meta.update({f"encoder_{k}": v for k, v in encoder.info().items() if k != "model"})
+    # scored_articles' topic prototypes are embedded now, while the model is loaded: they land in the
+    # resource's disk cache, so scoring does not load the model again (~250 MiB) unless the desk's
+    # overrides change the topics in between
+    build_prototypes(curate_config(settings_with_overrides(base=settings)).topics, embeddings.encode)
+    # the encoders' weights and activation buffers (~400 MiB after long texts) are not held through
+    # the multilingual encoder, scoring and the later stages (one model in memory at a time); a stage
+    # that needs new vectors loads the model again (cached, <1 s)
+    embeddings.release()
     ml_model = cfg.embeddings.multilingual_model
     if ml_model:
         known_ml = _known_embeddings(lakehouse, hashes, ml_model, start, days[-1])
@@ -96,13 +104,6 @@ def article_embeddings(
         rows = pl.concat([rows, ml_rows], how="vertical_relaxed")
         meta.update({"multilingual_model": ml_model, "multilingual_encoded": n_ml})
         shared_multilingual_encoder(ml_model).release()
-    # scored_articles' topic prototypes are embedded now, while the model is loaded: they land in the
-    # resource's disk cache, so scoring does not load the model again (~250 MiB) unless the desk's
-    # overrides change the topics in between
-    build_prototypes(curate_config(settings_with_overrides(base=settings)).topics, embeddings.encode)
-    # the encoders' weights and activation buffers (~400 MiB after long texts) are not held through
-    # scoring and the later stages; a stage that needs new vectors loads the model again (cached, <1 s)
-    embeddings.release()
     context.add_output_metadata(meta)
     return rows
 
