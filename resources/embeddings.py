@@ -13,8 +13,9 @@ in :mod:`resources.cpu_class`):
 The OpenVINO paths (:mod:`resources.openvino_encoder`) convert the transformer once per machine and
 model and keep it in the model cache (``settings.model_cache_dir()``), so later processes load it
 without torch; they run with dynamic padding (texts sorted by token count, each batch padded to its
-longest text) and one inference thread per physical core. ``python -m resources.embeddings prepare``
-(:func:`prepare`) converts ahead of a run: ``make setup`` and the end-to-end benchmark's install step. Both are equivalent to plain
+longest text rounded up to 16 tokens, at most 4,096 tokens per batch) and one inference thread per
+physical core. ``python -m resources.embeddings prepare`` (:func:`prepare`) converts ahead of a run
+(``make setup``, the end-to-end benchmark's install step). Both are equivalent to plain
 sentence-transformers fp32 (cosine >= 0.9999 and the same picks; ``python -m bench --only embed``
 measures it per class). No int8 path. ``BITBYBIT_CPU_CLASS`` (or the ``cpu_class`` argument) forces a
 class; ``ONEDNN_MAX_CPU_ISA`` caps the detected one (both emulate a smaller CPU, e.g. for the benchmark).

@@ -37,8 +37,8 @@ log = logging.getLogger(__name__)
 META = "encoder.json"
 IR = "model.xml"
 WIDTH_STEP = 16  # batch widths are rounded up to a multiple of this many tokens (see module doc)
-# Tokens per batch (rows x the longest) at most. 4,000 texts of the corpus: peak RSS 737 -> 569 MiB and CPU 31 -> 26 s
-# against 64 texts of any width (cosine >= 0.9999998 to that).
+# Tokens per batch (rows x the longest) at most. 4,000 corpus texts: peak RSS 737 -> 569 MiB and CPU
+# 31 -> 26 s against 64 texts of any width (cosine >= 0.9999998 to that).
 TOKEN_BUDGET = 4096
 
 
@@ -133,8 +133,8 @@ def padded_width(longest: int, max_len: int, step: int = WIDTH_STEP) -> int:
 
 def _batches(lengths: np.ndarray, batch_size: int, token_budget: int = TOKEN_BUDGET) -> list[slice]:
     """Slices of ``lengths`` (sorted longest first) into batches of at most ``batch_size`` texts and
-    ``token_budget`` tokens, rows x the longest (long texts come in smaller batches: the attention buffers grow
-    with rows x width^2); a batch also ends before a text under half its width, so short texts are
+    ``token_budget`` tokens, rows x the longest (long texts come in smaller batches: the attention
+    buffers grow with rows x width^2); a batch also ends before a text under half its width, so short texts are
     not padded to a long one (a text's vector does not depend on its batch: padding is masked out)."""
     out: list[slice] = []
     start = 0
