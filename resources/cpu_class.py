@@ -2,7 +2,8 @@
 
 The class (``CPU_CLASSES``, fastest first) comes from the /proc/cpuinfo flags, capped by
 ``ONEDNN_MAX_CPU_ISA`` and overridden by ``BITBYBIT_CPU_CLASS``; ``choose_backend`` maps a class to
-the fastest path equivalent to plain fp32: ``openvino`` bf16 on ``amx`` / ``avx512_bf16``,
+the fastest path equivalent to plain fp32: ``openvino`` bf16 on ``amx`` / ``avx512_bf16`` (where a
+measurement on the machine may still prefer fp32, :mod:`resources.encoder_precision`),
 ``openvino`` fp32 on ``avx512`` / ``avx2``, ``torch`` fp32 otherwise.
 """
 

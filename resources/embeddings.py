@@ -6,7 +6,9 @@ machine (``choose_backend``), from the GPU and the CPU class detected at run tim
 in :mod:`resources.cpu_class`):
 
 * CUDA: ``torch`` fp16, or bf16 where the GPU supports it;
-* ``amx`` / ``avx512_bf16`` CPUs: ``openvino`` bf16;
+* ``amx`` / ``avx512_bf16`` CPUs: ``openvino`` bf16 or fp32, whichever a one-off measurement on the
+  machine finds faster (:mod:`resources.encoder_precision`: bf16 support does not make it faster
+  everywhere);
 * ``avx512`` (no bf16) / ``avx2`` CPUs: ``openvino`` fp32 (an optimised graph of the same weights);
 * anything else, or OpenVINO missing: ``torch`` fp32.
 
@@ -14,11 +16,12 @@ The OpenVINO paths (:mod:`resources.openvino_encoder`) convert the transformer o
 model and keep it in the model cache (``settings.model_cache_dir()``), so later processes load it
 without torch; they run with dynamic padding (texts sorted by token count, each batch padded to its
 longest text rounded up to 16 tokens, at most 4,096 tokens per batch) and one inference thread per
-physical core. ``python -m resources.embeddings prepare`` (:func:`prepare`) converts ahead of a run
-(``make setup``, the end-to-end benchmark's install step). Both are equivalent to plain
+physical core. ``python -m resources.embeddings prepare`` (:func:`prepare`) converts (and measures the
+precision) ahead of a run (``make setup``, the end-to-end benchmark's install step). Both are equivalent to plain
 sentence-transformers fp32 (cosine >= 0.9999 and the same picks; ``python -m bench --only embed``
 measures it per class). No int8 path. ``BITBYBIT_CPU_CLASS`` (or the ``cpu_class`` argument) forces a
-class; ``ONEDNN_MAX_CPU_ISA`` caps the detected one (both emulate a smaller CPU, e.g. for the benchmark).
+class; ``ONEDNN_MAX_CPU_ISA`` caps the detected one (both emulate a smaller CPU, e.g. for the benchmark);
+the ``precision`` argument pins the OpenVINO precision (``bf16`` only on a bf16 class).
 ``release()`` drops a loaded model (the next ``encode`` loads it again, from the cache).
 
 Embeddings are L2-normalised float32 arrays of shape ``(n, dim)``.
@@ -52,7 +55,8 @@ from resources.cpu_class import (  # noqa: F401 - re-exported: callers import th
     cpu_has_bf16,
     physical_cores,
 )
-from resources.openvino_encoder import OpenVinoBert, normalise
+from resources.encoder_precision import recorded_or_measured
+from resources.openvino_encoder import OpenVinoBert, model_folder, normalise
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +114,7 @@ class Encoder:
         backend: str = "auto",
         batch_size: int = 64,
         cpu_class: str = "auto",
+        precision: str = "auto",
     ) -> None:
         if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
             raise ValueError(f"device {device!r} is not auto, cpu or cuda[:N]")
@@ -117,7 +122,10 @@ class Encoder:
             raise ValueError(f"backend {backend!r} is not auto, torch or openvino")
         if cpu_class != "auto" and cpu_class not in CPU_CLASSES:
             raise ValueError(f"cpu class {cpu_class!r} is not auto or one of {CPU_CLASSES}")
+        if precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"precision {precision!r} is not auto, bf16 or fp32")
         self.model_name = model_name
+        self.precision_request = precision
         self.device_request = device
         self.backend_request = backend
         self.cpu_class_request = cpu_class
@@ -149,6 +157,8 @@ class Encoder:
         backend, precision = choose_backend(
             self._cpu_class, openvino=openvino_available(), backend=self.backend_request
         )
+        if self.precision_request == "bf16" and precision != "bf16":
+            raise ValueError(f"precision bf16 needs a bf16 CPU class and OpenVINO, not {self._cpu_class}/{backend}")
         return backend, "cpu", precision
 
     def _load(self) -> None:
@@ -165,7 +175,7 @@ class Encoder:
                 self._threads = physical_cores()
             if backend == "openvino":
                 try:  # the torch model is not kept: only the OpenVINO copy stays in memory
-                    self._ov = OpenVinoBert(path, precision, self._threads or 1, settings.model_cache_dir())
+                    precision, self._ov = self._openvino(path, precision)
                     self._dim = self._ov.dim
                 except Exception as exc:  # fall back rather than fail the run
                     log.warning("openvino backend unavailable (%s); using torch fp32", exc)
@@ -185,6 +195,17 @@ class Encoder:
                 self._cpu_class or "-",
                 self._threads or "-",
             )
+
+    def _openvino(self, path: Path, precision: str) -> tuple[str, OpenVinoBert]:
+        """The OpenVINO model in the pinned precision, or on a bf16 class the faster of bf16 and fp32
+        on this machine (measured once, recorded in the model cache)."""
+        if self.precision_request != "auto":
+            precision = self.precision_request
+        candidates = ("bf16", "fp32") if precision == "bf16" and self.precision_request == "auto" else (precision,)
+        threads, cache = self._threads or 1, settings.model_cache_dir()
+        return recorded_or_measured(
+            model_folder(path, cache), candidates, threads, lambda p: OpenVinoBert(path, p, threads, cache)
+        )
 
     def _torch_model(self, path: Path, device: str, precision: str) -> Any:
         import torch

@@ -59,6 +59,11 @@ def cache_key(model_path: Path) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
+def model_folder(model_path: Path, cache_root: Path) -> Path:
+    """Where the converted model (and its precision record) lives in the model cache."""
+    return cache_root / "openvino" / cache_key(model_path)
+
+
 class _Tokens:
     """``tokenizer.json`` read by the ``tokenizers`` library with the settings the transformers fast
     tokenizer applies for ``tokenizer(texts, truncation=True, max_length=max_len)``: no padding,
@@ -155,7 +160,7 @@ class OpenVinoBert:
     def __init__(self, model_path: Path, precision: str, threads: int, cache_root: Path) -> None:
         import openvino as ov
 
-        folder = cache_root / "openvino" / cache_key(model_path)
+        folder = model_folder(model_path, cache_root)
         if not (folder / META).is_file():
             log.info("converting %s to OpenVINO IR in %s (once per model and OpenVINO version)", model_path, folder)
             _convert(model_path, folder)

@@ -133,7 +133,7 @@ def test_openvino_fp32_equivalent_to_torch_fp32(encoder):
 
 @pytest.mark.skipif(not (openvino_available() and cpu_has_bf16()), reason="CPU without bf16 or no OpenVINO")
 def test_openvino_bf16_equivalent_to_fp32(encoder):
-    fast = Encoder(device="cpu", backend="openvino", batch_size=4)
+    fast = Encoder(device="cpu", backend="openvino", batch_size=4, precision="bf16")
     assert fast.info()["precision"] == "bf16"
     a = encoder.encode(TEXTS)
     b = fast.encode(TEXTS)
