@@ -208,6 +208,7 @@ def _one_run(instance: Any, run: Any) -> dict[str, Any]:
     assets: set[str] = set()
     numbers: dict[str, dict[str, float]] = {}
     check_steps: set[str] = set()
+    asset_steps: set[str] = set()  # steps that materialise (an asset step that also runs checks is not a check step)
     failed_checks: list[str] = []
     errors: dict[str, str] = {}
     for entry in logs:
@@ -240,6 +241,8 @@ def _one_run(instance: Any, run: Any) -> dict[str, Any]:
         elif kind == t.ASSET_MATERIALIZATION and ev.asset_key is not None:
             name = ev.asset_key.to_user_string()
             assets.add(name)
+            if ev.step_key:
+                asset_steps.add(ev.step_key)
             _add_numbers(numbers.setdefault(name, {}), ev.event_specific_data.materialization.metadata)
     for key in start.keys() - steps.keys():  # started, never finished (killed)
         steps[key] = {"seconds": None, "ok": False, "started": start[key]}
@@ -251,7 +254,7 @@ def _one_run(instance: Any, run: Any) -> dict[str, Any]:
         "steps": {k: {"seconds": v["seconds"], "ok": v["ok"]} for k, v in ordered.items()},
         "assets": sorted(assets),
         "metadata": numbers,
-        "check_steps": sorted(check_steps),
+        "check_steps": sorted(check_steps - asset_steps),
         "failed_checks": failed_checks,
         "errors": errors,
     }

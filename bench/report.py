@@ -83,12 +83,16 @@ def _embed_classes(classes: list[dict[str, Any]]) -> list[str]:
         for c in classes
     )
     flags = next((c.get("cpu_flags") for c in classes if c.get("cpu_flags")), "?")
+    measured = "; ".join(f"{c['class']}: {c['pipeline_encoder']['measured']} → {c['pipeline_encoder'].get('precision')}"
+                         for c in classes if c.get("pipeline_encoder", {}).get("measured", "-") != "-")
     return [
         "Per CPU class (`resources/embeddings.py` detects the class and chooses the backend; each class in its "
         "own child process, the two encoders timed alternately in it, so the ratio is side by side). "
         "Smaller classes are **emulated** on this CPU by capping the instruction set: the figures show the "
         "path chosen for that class running on this CPU's cores and memory, not a real machine of that class. "
-        f"Caps: {caps}. CPU flags: `{flags}`.",
+        f"Caps: {caps}. CPU flags: `{flags}`."
+        + (f" On a bf16 class the precision is the faster of bf16 and fp32 as timed once on the machine "
+           f"(`resources/encoder_precision.py`, synthetic texts): {measured}." if measured else ""),
         "",
         table(["CPU class", "encoder", "backend", "precision", "threads", "articles/s", "ratio to plain fp32",
                "min cosine", "same picks", "load (1 min) before → after"], rows),

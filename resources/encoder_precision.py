@@ -95,17 +95,17 @@ def choose(rates: dict[str, float], candidates: Sequence[str]) -> str:
 
 
 def recorded_or_measured(folder: Path, candidates: Sequence[str], threads: int,
-                         load: Callable[[str], Any], batch_size: int = 64) -> tuple[str, Any]:
-    """``(precision, loaded encoder)``: the recorded choice for this machine, else measure the
-    candidates (``load(precision)`` gives an object with ``encode(texts, batch_size)``), record and
-    return the faster. One candidate: no measurement."""
+                         load: Callable[[str], Any], batch_size: int = 64) -> tuple[str, Any, dict[str, float]]:
+    """``(precision, loaded encoder, texts/s per candidate)``: the recorded choice for this machine,
+    else measure the candidates (``load(precision)`` gives an object with ``encode(texts,
+    batch_size)``), record and return the faster. One candidate: no measurement (no rates)."""
     if len(candidates) == 1:
-        return candidates[0], load(candidates[0])
+        return candidates[0], load(candidates[0]), {}
     key = fingerprint(threads)
     records = read_records(folder)
     chosen = records.get(key, {}).get("choice")
     if chosen in candidates:
-        return chosen, load(chosen)
+        return chosen, load(chosen), dict(records[key].get("texts_per_s", {}))
     log.info("timing the encoder in %s once on this machine (%s)", " and ".join(candidates), folder)
     loaded = {p: load(p) for p in candidates}
     texts = calibration_texts()
@@ -124,4 +124,4 @@ def recorded_or_measured(folder: Path, candidates: Sequence[str], threads: int,
         log.warning("could not record the encoder precision in %s: %s", folder, exc)
     log.info("encoder precision on this machine: %s (%s texts/s)", chosen,
              ", ".join(f"{p} {r:.0f}" for p, r in rates.items()))
-    return chosen, loaded[chosen]
+    return chosen, loaded[chosen], records[key]["texts_per_s"]

@@ -52,17 +52,18 @@ def test_measures_once_then_reads_the_record(tmp_path, fake_clock, bf16_cost, fp
         loads.append(precision)
         return FakeModel(precision, fake_clock, cost[precision])
 
-    chosen, model = ep.recorded_or_measured(tmp_path, ("bf16", "fp32"), 2, load)
+    chosen, model, rates = ep.recorded_or_measured(tmp_path, ("bf16", "fp32"), 2, load)
     assert chosen == expected and model.precision == expected
     assert model.calls == 1 + ep.ROUNDS  # a warm-up pass, then the timed ones
     record = json.loads((tmp_path / ep.RECORD).read_text())["machine-2"]
     n = len(ep.calibration_texts())
     assert record["choice"] == expected and record["threads"] == 2
-    assert record["texts_per_s"] == {"bf16": round(n / bf16_cost, 1), "fp32": round(n / fp32_cost, 1)}
+    assert record["texts_per_s"] == rates == {"bf16": round(n / bf16_cost, 1), "fp32": round(n / fp32_cost, 1)}
 
     loads.clear()
-    again, model = ep.recorded_or_measured(tmp_path, ("bf16", "fp32"), 2, load)
+    again, model, again_rates = ep.recorded_or_measured(tmp_path, ("bf16", "fp32"), 2, load)
     assert again == expected and loads == [expected] and model.calls == 0  # read, not measured
+    assert again_rates == rates
 
     loads.clear()  # another machine (here: another thread count) measures for itself
     ep.recorded_or_measured(tmp_path, ("bf16", "fp32"), 1, load)
@@ -71,14 +72,14 @@ def test_measures_once_then_reads_the_record(tmp_path, fake_clock, bf16_cost, fp
 
 
 def test_one_candidate_is_not_measured(tmp_path, fake_clock):
-    chosen, model = ep.recorded_or_measured(tmp_path, ("fp32",), 2, lambda p: FakeModel(p, fake_clock, 1.0))
-    assert chosen == "fp32" and model.calls == 0 and not (tmp_path / ep.RECORD).exists()
+    chosen, model, rates = ep.recorded_or_measured(tmp_path, ("fp32",), 2, lambda p: FakeModel(p, fake_clock, 1.0))
+    assert chosen == "fp32" and model.calls == 0 and rates == {} and not (tmp_path / ep.RECORD).exists()
 
 
 def test_a_corrupt_or_unwritable_record_measures_again(tmp_path, fake_clock):
     (tmp_path / ep.RECORD).write_text("{not json")
     assert ep.read_records(tmp_path) == {}
-    chosen, _ = ep.recorded_or_measured(tmp_path / "missing", ("bf16", "fp32"), 2,
+    chosen, _, _ = ep.recorded_or_measured(tmp_path / "missing", ("bf16", "fp32"), 2,
                                         lambda p: FakeModel(p, fake_clock, 1.0 if p == "bf16" else 2.0))
     assert chosen == "bf16"  # the folder does not exist: logged, not raised
 
