@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from resources.embeddings import EmbeddingModel, VectorCache
+from resources.embeddings import EmbeddingModel
+from resources.vector_cache import VectorCache
 
 
 class FakeEncoder:
