@@ -3,6 +3,7 @@
     .venv/bin/python -m evaluation.evaluate                 # both tables, per day and mean
     .venv/bin/python -m evaluation.evaluate --ranker none   # the hand-weighted formula (no ranker)
     .venv/bin/python -m evaluation.evaluate --no-text-score # the ranker without f_text_score
+    .venv/bin/python -m evaluation.evaluate --ranker-kind logistic  # logistic heads, not extra trees
     .venv/bin/python -m evaluation.evaluate --picks         # plus each day's picks against ideal.tsv
 
 In-sample: a ranker trained on every labelled day scores every day. Leave-days-out: each day is
@@ -19,6 +20,7 @@ import os
 import platform
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -26,7 +28,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import polars as pl  # noqa: E402
 
 from bitbybit_assets.curate.config import curate_config  # noqa: E402
-from bitbybit_assets.curate.ranker import load_ranker  # noqa: E402
+from bitbybit_assets.curate.ranker import RANKER_KINDS, load_ranker  # noqa: E402
 from evaluation import metrics, runner  # noqa: E402
 from evaluation.dataset import load_labelled_days  # noqa: E402
 
@@ -95,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", default=None, help="embedding backend (default: embeddings.backend)")
     ap.add_argument("--no-multilingual", action="store_true", help="MiniLM only (no second encoder)")
     ap.add_argument("--no-text-score", action="store_true", help="no f_text_score (the ranker before it)")
+    ap.add_argument(
+        "--ranker-kind", choices=RANKER_KINDS, default="extra_trees", help="the trained ranker's heads"
+    )
     ap.add_argument("--text-l2", type=float, default=None, help="L2 of the text map (default: TEXT_L2)")
     ap.add_argument("--picks", action="store_true", help="print each day's picks")
     ap.add_argument("--details", action="store_true", help="list ad misses, pick errors, missed stories")
@@ -133,9 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         train_all = runner.features_frame(corpus)
         if args.no_text_score:
-            fit = runner.fit
+            fit = partial(runner.fit, kind=args.ranker_kind)
         else:
-            fit = runner.fitter(corpus, **({} if args.text_l2 is None else {"text_l2": args.text_l2}))
+            extra = {} if args.text_l2 is None else {"text_l2": args.text_l2}
+            fit = runner.fitter(corpus, kind=args.ranker_kind, **extra)
         model = fit(train_all)
         j_in = runner.labelled_join(corpus, runner.run(corpus, model))
         t_in = time.perf_counter() - t0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -196,8 +197,10 @@ def fit(
     ml_vectors: Mapping[str, np.ndarray] | None = None,
     ml_model: str | None = None,
     text_l2: float = TEXT_L2,
+    kind: str = "extra_trees",
 ) -> Ranker:
-    """A ranker fit on ``train`` (a ``training_frame``); the pick floor comes from the same rows.
+    """A ranker of ``kind`` (``ranker.RANKER_KINDS``) fit on ``train`` (a ``training_frame``); the pick
+    floor comes from the same rows.
 
     With ``ml_vectors`` (text_hash -> ``ml_model`` vector) the text map of ``f_text_score`` is fitted
     on the same rows and the ranker learns from its out-of-fold scores (``curate.text_score``);
@@ -221,13 +224,13 @@ def fit(
     else:
         names.remove(TEXT_FEATURE)
     x = feature_matrix({c: train[c].to_list() for c in train.columns}, names)
-    model = fit_ranker(x, y, names, l2)
+    model = fit_ranker(x, y, names, l2, kind=kind)
     model.text = text
     model.pick_floor = floor_factor * pick_floor(model.score(x), y)
     return model
 
 
-def fitter(corpus: Corpus, **kw: float) -> Callable[[pl.DataFrame], Ranker]:
+def fitter(corpus: Corpus, **kw: float | str) -> Callable[[pl.DataFrame], Ranker]:
     """``fit`` with the corpus's multilingual vectors (the text score when they exist)."""
     return partial(fit, ml_vectors=corpus.ml_vectors, ml_model=corpus.cfg.embeddings.multilingual_model, **kw)
 
@@ -255,5 +258,11 @@ def leave_days_out(
     return pl.concat(out, how="vertical_relaxed")
 
 
+_NUMBER_LIST = re.compile(r"\[\s*(-?[0-9][0-9.eE+-]*(?:,\s*-?[0-9][0-9.eE+-]*)*)\s*\]")
+
+
 def write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    """Indented JSON with every list of numbers on one line (the trees' arrays stay readable in diffs)."""
+    text = json.dumps(data, indent=1, ensure_ascii=False)
+    text = _NUMBER_LIST.sub(lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text)
+    path.write_text(text + "\n", encoding="utf-8")

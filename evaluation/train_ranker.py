@@ -3,7 +3,7 @@
     .venv/bin/python -m evaluation.train_ranker            # writes bitbybit_assets/curate/models/ranker.json
     make train-ranker                                      # the same
 
-The artefact holds the feature names, scaling, both logistic heads, the pick floor, the training days,
+The artefact holds the feature names, scaling, both heads (extra trees by default, ``--kind logistic``), the pick floor, the training days,
 the leave-days-out figures of this training recipe (each day scored by a model that never saw it) and
 the command. The pipeline loads it by default (``curation.ranker: default``).
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bitbybit_assets.curate.ranker import DEFAULT_MODEL_PATH  # noqa: E402
+from bitbybit_assets.curate.ranker import DEFAULT_MODEL_PATH, RANKER_KINDS  # noqa: E402
 from evaluation import metrics, runner  # noqa: E402
 from evaluation.dataset import load_labelled_days  # noqa: E402
 
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=DEFAULT_MODEL_PATH)
     ap.add_argument("--labels", type=Path, nargs="*", default=None, help="label folders (default: both)")
+    ap.add_argument("--kind", choices=RANKER_KINDS, default="extra_trees", help="the heads (default: extra_trees)")
     ap.add_argument("--no-cv", action="store_true", help="skip the leave-days-out figures")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     labelled = load_labelled_days(args.labels) if args.labels else load_labelled_days()
     corpus = runner.prepare(labelled)
     train_all = runner.features_frame(corpus)
-    fit = runner.fitter(corpus)
+    fit = runner.fitter(corpus, kind=args.kind)
     model = fit(train_all)
     meta: dict = {
         "trained_on": [str(d) for d in corpus.days],
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         "label_sets": sorted(set(labelled.sources.values())),
         "embedding_model": corpus.cfg.embeddings.model,
         "text_score_model": model.text.model if model.text else None,
+        "kind": args.kind,
         "command": "python -m evaluation.train_ranker",
         "trained_at": datetime.now(UTC).strftime("%Y-%m-%d"),
     }

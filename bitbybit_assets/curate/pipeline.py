@@ -279,7 +279,7 @@ def score_day(
     if ranker is not None:
         x = feature_matrix({**feats, "feed_category": fcat, "content_type": ctype}, ranker.features)
         model_score = [round(float(v), 4) for v in ranker.score(x)]
-        explain = [ranker.explain(x[i]) for i in range(n)]
+        explain = ranker.explain_rows(x)
 
     story_model: dict[str, float] = {}
     if ranker is not None:

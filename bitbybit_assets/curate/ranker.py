@@ -1,13 +1,13 @@
-"""The learned ranker: a small logistic model over features curation already computes.
+"""The learned ranker: a small model over features curation already computes.
 
 Pure numpy (no Dagster, no I/O except reading the JSON artefact). The features of a row are
 columns of ``scored_articles`` (``FEATURE_COLUMNS`` plus one-hots of ``feed_category`` and
 ``content_type``), so a pick can be explained from that table alone: ``model_score`` is
-``(P(relevance >= 2) + 2 * P(relevance = 3)) / 3`` with each probability a logistic function of the
-standardised features. The artefact (``models/ranker.json``) holds the feature names, the scaling,
-the coefficients of both heads, the pick floor, the text map of ``f_text_score`` (``TextProjection``,
-fitted by ``curate.text_score``), the training days and the cross-validated metrics;
-``python -m evaluation.train_ranker`` writes it.
+``(P(relevance >= 2) + 2 * P(relevance = 3)) / 3``, each probability a head over the standardised
+features: extra trees (``curate.forest``, the default ``kind``) or a logistic function (``Head``).
+The artefact (``models/ranker.json``) holds the feature names, the scaling, both heads, the pick
+floor, the text map of ``f_text_score`` (``TextProjection``, fitted by ``curate.text_score``), the
+training days and the cross-validated metrics; ``python -m evaluation.train_ranker`` writes it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from bitbybit_assets.curate.forest import ForestHead, fit_forest
 
 DEFAULT_MODEL_PATH = Path(__file__).with_name("models") / "ranker.json"
 
@@ -77,6 +79,23 @@ class Head:
     intercept: float
     coef: list[float]
 
+    def probability(self, z: np.ndarray) -> np.ndarray:
+        return _sigmoid(self.intercept + z @ np.asarray(self.coef))
+
+    def contributions(self, z: np.ndarray) -> np.ndarray:
+        """Per feature (of one row, or per row of a matrix), in log-odds."""
+        return z * np.asarray(self.coef)
+
+    def to_json(self) -> dict:
+        return {"intercept": round(self.intercept, 6), "coef": _r(self.coef)}
+
+
+RANKER_KINDS = ("extra_trees", "logistic")
+
+
+def head_from_json(d: Mapping) -> Head | ForestHead:
+    return ForestHead.from_json(d) if "trees" in d else Head(float(d["intercept"]), list(d["coef"]))
+
 
 @dataclass
 class TextProjection:
@@ -112,8 +131,8 @@ class Ranker:
     features: list[str]
     mean: list[float]
     scale: list[float]
-    relevant: Head  # P(relevance >= 2)
-    top: Head  # P(relevance == 3)
+    relevant: Head | ForestHead  # P(relevance >= 2)
+    top: Head | ForestHead  # P(relevance == 3)
     pick_floor: float = 0.0  # model_score below which a row is never picked (quiet days stay short)
     version: str = ""
     meta: dict = field(default_factory=dict)  # training days, metrics, command
@@ -124,9 +143,8 @@ class Ranker:
 
     def probabilities(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         z = self._z(x)
-        p2 = _sigmoid(self.relevant.intercept + z @ np.asarray(self.relevant.coef))
-        p3 = _sigmoid(self.top.intercept + z @ np.asarray(self.top.coef))
-        return p2, np.minimum(p3, p2)
+        p2 = self.relevant.probability(z)
+        return p2, np.minimum(self.top.probability(z), p2)
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """model_score in 0..1."""
@@ -134,10 +152,18 @@ class Ranker:
         return (p2 + 2.0 * p3) / 3.0
 
     def explain(self, x_row: np.ndarray, k: int = 3) -> str:
-        """The ``k`` largest contributions to the relevance head, e.g. "f_keyword_points +1.20"."""
-        contrib = self._z(x_row[None, :])[0] * np.asarray(self.relevant.coef)
-        order = np.argsort(-np.abs(contrib))[:k]
-        return ", ".join(f"{self.features[i]} {contrib[i]:+.2f}" for i in order if abs(contrib[i]) >= 0.01)
+        """The ``k`` largest contributions to the relevance head, e.g. "f_keyword_points +0.12"
+        (probability for extra trees, log-odds for the logistic head)."""
+        return self.explain_rows(x_row[None, :], k)[0]
+
+    def explain_rows(self, x: np.ndarray, k: int = 3) -> list[str]:
+        """``explain`` of every row of ``x`` (one pass over the trees)."""
+        contrib = np.atleast_2d(self.relevant.contributions(self._z(x)))
+        out = []
+        for row in contrib:
+            order = np.argsort(-np.abs(row))[:k]
+            out.append(", ".join(f"{self.features[i]} {row[i]:+.2f}" for i in order if abs(row[i]) >= 0.01))
+        return out
 
     def to_json(self) -> dict:
         return {
@@ -145,8 +171,8 @@ class Ranker:
             "features": self.features,
             "mean": [round(v, 6) for v in self.mean],
             "scale": [round(v, 6) for v in self.scale],
-            "relevant": {"intercept": round(self.relevant.intercept, 6), "coef": _r(self.relevant.coef)},
-            "top": {"intercept": round(self.top.intercept, 6), "coef": _r(self.top.coef)},
+            "relevant": self.relevant.to_json(),
+            "top": self.top.to_json(),
             "pick_floor": round(self.pick_floor, 4),
             **({"text": self.text.to_json()} if self.text is not None else {}),
             "meta": self.meta,
@@ -158,8 +184,8 @@ class Ranker:
             features=list(d["features"]),
             mean=list(d["mean"]),
             scale=list(d["scale"]),
-            relevant=Head(**d["relevant"]),
-            top=Head(**d["top"]),
+            relevant=head_from_json(d["relevant"]),
+            top=head_from_json(d["top"]),
             pick_floor=float(d.get("pick_floor", 0.0)),
             version=str(d.get("version", "")),
             meta=dict(d.get("meta", {})),
@@ -198,13 +224,24 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50)
 
 
 def fit_ranker(
-    x: np.ndarray, relevance: np.ndarray, features: list[str], l2: float = 1.0, pick_floor: float = 0.0
+    x: np.ndarray,
+    relevance: np.ndarray,
+    features: list[str],
+    l2: float = 1.0,
+    pick_floor: float = 0.0,
+    kind: str = "extra_trees",
 ) -> Ranker:
-    """Both heads on rows ``x`` with labels ``relevance`` (0..3; ads already set to 0)."""
+    """Both heads on rows ``x`` with labels ``relevance`` (0..3; ads already set to 0).
+
+    ``kind``: ``extra_trees`` (``curate.forest``; ``l2`` unused) or ``logistic`` (L2 ``l2``).
+    """
+    if kind not in RANKER_KINDS:
+        raise ValueError(f"unknown ranker kind {kind!r}; known: {', '.join(RANKER_KINDS)}")
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
     z = (x - mean) / scale
-    rel = fit_logistic(z, (relevance >= 2).astype(np.float64), l2)
-    top = fit_logistic(z, (relevance >= 3).astype(np.float64), l2)
-    return Ranker(features, mean.tolist(), scale.tolist(), rel, top, pick_floor)
+    heads: list[Head | ForestHead] = []
+    for y in ((relevance >= 2), (relevance >= 3)):
+        heads.append(fit_forest(z, y) if kind == "extra_trees" else fit_logistic(z, y.astype(np.float64), l2))
+    return Ranker(features, mean.tolist(), scale.tolist(), heads[0], heads[1], pick_floor)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
+from bitbybit_assets.curate.forest import ForestHead
 from bitbybit_assets.curate.ranker import (
     DEFAULT_MODEL_PATH,
     FEATURE_COLUMNS,
@@ -17,16 +19,38 @@ from bitbybit_assets.curate.ranker import (
 )
 
 
-def test_fit_learns_the_signal_and_round_trips_through_json():
+def signal_rows(n: int = 600) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     names = feature_names({"content_type": ["news", "funding"]})
-    n = 600
     rows = {c: list(rng.normal(size=n)) for c in FEATURE_COLUMNS}
     rows["content_type"] = ["news" if i % 2 else "funding" for i in range(n)]
     signal = np.array(rows["f_topic_similarity"]) + 0.5 * np.array(rows["f_coverage_feeds"])
     relevance = np.digitize(signal + rng.normal(scale=0.3, size=n), [-0.5, 0.5, 1.5])
-    x = feature_matrix(rows, names)
-    model = fit_ranker(x, relevance, names)
+    return names, feature_matrix(rows, names), relevance, signal
+
+
+def test_extra_trees_learn_the_signal_explain_it_and_round_trip_through_json():
+    names, x, relevance, signal = signal_rows()
+    model = fit_ranker(x, relevance, names)  # the default kind
+    assert isinstance(model.relevant, ForestHead) and isinstance(model.top, ForestHead)
+    scores = model.score(x)
+    assert np.corrcoef(scores, signal)[0, 1] > 0.8 and ((scores >= 0) & (scores <= 1)).all()
+    again = Ranker.from_json(json.loads(json.dumps(model.to_json())))
+    assert isinstance(again.relevant, ForestHead)
+    assert np.allclose(again.score(x), scores, atol=1e-4)
+    best = int(np.argmax(signal))
+    assert model.explain(x[best]).split(" ")[0] in ("f_topic_similarity", "f_coverage_feeds")
+
+
+def test_an_unknown_kind_is_refused():
+    names, x, relevance, _ = signal_rows(60)
+    with pytest.raises(ValueError, match="unknown ranker kind"):
+        fit_ranker(x, relevance, names, kind="boosted")
+
+
+def test_logistic_fit_learns_the_signal_and_round_trips_through_json():
+    names, x, relevance, signal = signal_rows()
+    model = fit_ranker(x, relevance, names, kind="logistic")
     coef = dict(zip(names, model.relevant.coef, strict=True))
     assert coef["f_topic_similarity"] > 1.0 and coef["f_coverage_feeds"] > 0.5
     assert abs(coef["f_title_words"]) < 0.3  # noise stays small
@@ -49,7 +73,9 @@ def test_the_packaged_artefact_loads_and_records_how_it_was_trained():
     data = json.loads(DEFAULT_MODEL_PATH.read_text())
     assert model is not None and model.version.startswith("ranker-")
     assert set(FEATURE_COLUMNS) <= set(model.features)
-    assert len(model.relevant.coef) == len(model.features) == len(model.mean)
+    assert len(model.features) == len(model.mean) == len(model.scale)
+    assert data["meta"]["kind"] == "extra_trees" and isinstance(model.relevant, ForestHead)
+    assert all(int(f) < len(model.features) for t in model.relevant.trees for f in t.feature)
     assert (
         len(data["meta"]["trained_on"]) >= 3
         and data["meta"]["command"] == "python -m evaluation.train_ranker"

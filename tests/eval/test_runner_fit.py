@@ -37,7 +37,7 @@ def training_rows(n: int = 240, dim: int = 12) -> tuple[pl.DataFrame, dict[str, 
 
 def test_fit_learns_the_text_map_from_out_of_fold_scores():
     train, vectors = training_rows()
-    model = runner.fit(train, ml_vectors=vectors, ml_model=MODEL)
+    model = runner.fit(train, ml_vectors=vectors, ml_model=MODEL, kind="logistic")
     assert model.text is not None and model.text.model == MODEL
     assert TEXT_FEATURE in model.features
     coef = dict(zip(model.features, model.relevant.coef, strict=True))
@@ -57,3 +57,14 @@ def test_without_vectors_the_text_score_is_no_feature():
     train, _ = training_rows()
     model = runner.fit(train)
     assert model.text is None and TEXT_FEATURE not in model.features
+
+
+def test_the_default_extra_trees_rank_by_the_text_score():
+    train, vectors = training_rows()
+    model = runner.fit(train, ml_vectors=vectors, ml_model=MODEL)
+    assert model.text is not None and TEXT_FEATURE in model.features
+    i = model.features.index(TEXT_FEATURE)
+    x = np.zeros((2, len(model.features)))
+    x[:, i] = [model.mean[i] - 2 * model.scale[i], model.mean[i] + 2 * model.scale[i]]
+    low, high = model.score(x)
+    assert high > low + 0.2
