@@ -200,6 +200,11 @@ class CurationSettings(_Section):
     # is a match of its own (null: not used).
     cluster_min_similarity_cjk: float | None = 0.3
     cluster_threshold_cjk: float | None = None
+    # Two CJK titles are also the same story when their title vectors (embeddings.cjk_title_model,
+    # multilingual-e5-small) have a cosine of at least this, and the merged groups' mean cosine is at
+    # least cluster_linkage_cjk_title (chosen on the shared dev days; null: not used).
+    cluster_threshold_cjk_title: float | None = Field(0.94, ge=0.0, le=1.0)
+    cluster_linkage_cjk_title: float = Field(0.92, ge=0.0, le=1.0)
     # Second check among the picks (curate/pick_check.py): a row whose title shares a rare name (or two
     # rare tokens) with a pick ranked before it and whose cosine is at least this is the same story and
     # is not picked (null: off). Against rows sent on earlier days: its own floors (null: off).
@@ -227,6 +232,9 @@ class EmbeddingSettings(_Section):
     # Second, multilingual encoder (resources/multilingual.py) for cross-language story clustering;
     # null: MiniLM only.
     multilingual_model: str | None = "use-multilingual-v3"
+    # Third encoder, for the titles of CJK-titled rows only (same-story links between two Chinese
+    # titles, which neither MiniLM nor USE separate well); null: off.
+    cjk_title_model: str | None = "multilingual-e5-small"
 
 
 class Topic(_Section):

@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, default=None, help="leave-days-out folds (default: one per day)")
     ap.add_argument("--backend", default=None, help="embedding backend (default: embeddings.backend)")
     ap.add_argument("--no-multilingual", action="store_true", help="MiniLM only (no second encoder)")
+    ap.add_argument("--no-cjk-titles", action="store_true", help="no CJK title vectors (zh-zh links)")
     ap.add_argument("--no-text-score", action="store_true", help="no f_text_score (the ranker before it)")
     ap.add_argument(
         "--ranker-kind", choices=RANKER_KINDS, default="extra_trees", help="the trained ranker's heads"
@@ -111,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = curate_config()
     if args.no_multilingual:
         cfg = replace(cfg, embeddings=cfg.embeddings.model_copy(update={"multilingual_model": None}))
+    if args.no_cjk_titles:
+        cfg = replace(cfg, embeddings=cfg.embeddings.model_copy(update={"cjk_title_model": None}))
     corpus = runner.prepare(labelled, backend=args.backend, cfg=cfg)
     ideal = labelled.ideal
     print(
@@ -122,10 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{corpus.timings['embed']:.1f}s ({int(corpus.timings['encoded'])} encoded, "
         f"{corpus.encoder_info.get('backend')} {corpus.encoder_info.get('precision', '')})"
     )
-    if "embed_multilingual" in corpus.timings:
-        n_ml, t_ml = int(corpus.timings["encoded_multilingual"]), corpus.timings["embed_multilingual"]
-        rate = f", {n_ml / t_ml:.0f} texts/s" if n_ml else ""
-        print(f"multilingual {cfg.embeddings.multilingual_model}: {t_ml:.1f}s ({n_ml} encoded{rate})")
+    for name, model in (("multilingual", cfg.embeddings.multilingual_model), ("cjk_title", cfg.embeddings.cjk_title_model)):
+        if f"embed_{name}" in corpus.timings:
+            n_x, t_x = int(corpus.timings[f"encoded_{name}"]), corpus.timings[f"embed_{name}"]
+            rate = f", {n_x / t_x:.0f} texts/s" if n_x else ""
+            print(f"{name} {model}: {t_x:.1f}s ({n_x} encoded{rate})")
     outs = []
     if args.ranker != "train":
         t0 = time.perf_counter()

@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from bitbybit_assets.curate.config import CurateConfig, curate_config
-from bitbybit_assets.curate.embedding_cache import embedding_rows, vector_map
+from bitbybit_assets.curate.embedding_cache import cjk_title_texts, embedding_rows, vector_map
 from bitbybit_assets.curate.pipeline import curate_days
 from bitbybit_assets.curate.ranker import (
     CATEGORICAL_COLUMNS,
@@ -58,6 +58,7 @@ class Corpus:
     timings: dict[str, float] = field(default_factory=dict)
     encoder_info: dict[str, str] = field(default_factory=dict)
     ml_vectors: dict[str, np.ndarray] = field(default_factory=dict)  # embeddings.multilingual_model
+    title_vectors: dict[str, np.ndarray] = field(default_factory=dict)  # embeddings.cjk_title_model
 
     @property
     def days(self) -> list[date]:
@@ -121,24 +122,22 @@ def prepare(
         merged.write_parquet(cache)
     protos = build_prototypes(cfg.topics, enc.encode)
     info = enc.info() if n_encoded else {"backend": "cache only"}
-    ml_vectors: dict[str, np.ndarray] = {}
-    ml_model = cfg.embeddings.multilingual_model
-    if ml_model:
-        from resources.multilingual import shared_multilingual_encoder
+    from resources.multilingual import shared_multilingual_encoder
 
+    extra: dict[str, dict[str, np.ndarray]] = {}
+    ml_model, title_model = cfg.embeddings.multilingual_model, cfg.embeddings.cjk_title_model
+    for name, model, frame in (("multilingual", ml_model, texts), ("cjk_title", title_model, cjk_title_texts(texts))):
+        if not model:
+            continue
         known = pl.read_parquet(cache) if cache.exists() else None
         t0 = time.perf_counter()
-        ml_rows, n_ml = embedding_rows(texts, known, shared_multilingual_encoder(ml_model).encode, ml_model)
-        timings["embed_multilingual"] = time.perf_counter() - t0
-        timings["encoded_multilingual"] = n_ml
-        if n_ml:
-            merged = (
-                ml_rows
-                if known is None
-                else pl.concat([known, ml_rows]).unique(["text_hash", "model"], keep="last")
-            )
+        x_rows, n_x = embedding_rows(frame, known, shared_multilingual_encoder(model).encode, model)
+        timings[f"embed_{name}"] = time.perf_counter() - t0
+        timings[f"encoded_{name}"] = n_x
+        if n_x:
+            merged = x_rows if known is None else pl.concat([known, x_rows]).unique(["text_hash", "model"], keep="last")
             merged.write_parquet(cache)
-        ml_vectors = vector_map(ml_rows, ml_model)
+        extra[model] = vector_map(x_rows, model)
     return Corpus(
         cfg,
         labelled,
@@ -148,7 +147,8 @@ def prepare(
         start,
         timings,
         info,
-        ml_vectors,
+        extra.get(ml_model, {}) if ml_model else {},
+        extra.get(title_model, {}) if title_model else {},
     )
 
 
@@ -156,7 +156,9 @@ def run(corpus: Corpus, ranker: Ranker | None, last: date | None = None) -> pl.D
     """scored_articles from the warm-up start to ``last`` (default: the last labelled day)."""
     last = last or corpus.days[-1]
     f = corpus.filtered.filter(pl.col("partition_date") <= last)
-    return curate_days(f, corpus.vectors, None, corpus.protos, corpus.cfg, ranker, corpus.ml_vectors)
+    return curate_days(
+        f, corpus.vectors, None, corpus.protos, corpus.cfg, ranker, corpus.ml_vectors, corpus.title_vectors
+    )
 
 
 def labelled_join(corpus: Corpus, scored: pl.DataFrame, days: list[date] | None = None) -> pl.DataFrame:

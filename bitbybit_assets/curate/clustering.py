@@ -9,6 +9,9 @@ With a second, multilingual embedding per row (``ClusterRows.emb_ml``) two rows 
 story when that cosine is at least ``cluster_threshold_cross_language`` across languages (one title
 CJK, the other not: MiniLM cannot link them); such a merge needs the groups' mean multilingual cosine
 above ``cluster_linkage``. (Within one language it added false merges on the dev days: not used.)
+Two CJK titles are also the same story when their title vectors (``ClusterRows.emb_title``,
+multilingual-e5-small) have a cosine of at least ``cluster_threshold_cjk_title`` and the merged groups'
+mean title cosine (over their rows that have one) stays at least ``cluster_linkage_cjk_title``.
 Similarities come from ``neighbours.Similarity``: the full matrix up to 5,000 rows, candidate pairs
 from embedding cells above (no N×N matrix on a very large day).
 """
@@ -79,6 +82,13 @@ def cjk_share(title: str | None) -> float:
     return sum(len(r) for r in _CJK.findall(text)) / letters if letters else 0.0
 
 
+CJK_TITLE_SHARE = 0.3  # a title with at least this share of CJK letters is a CJK title
+
+
+def is_cjk_title(title: str | None) -> bool:
+    return cjk_share(title) >= CJK_TITLE_SHARE
+
+
 def overlap(a: set[str] | dict[str, bool], b: set[str] | dict[str, bool]) -> float:
     """Overlap coefficient |a & b| / min(|a|, |b|) (0 when either side has under 2 tokens)."""
     if len(a) < 2 or len(b) < 2:
@@ -97,6 +107,7 @@ class ClusterRows:
     same_article: Sequence[str | None]  # e.g. article_id: equal non-null values are the same article
     duplicate_of: Sequence[str | None]  # entry_key of the kept copy (url duplicates)
     emb_ml: np.ndarray | None = None  # (n, dim_ml) multilingual vectors, L2-normalised (zeros: none)
+    emb_title: np.ndarray | None = None  # (n, dim_t) CJK title vectors, L2-normalised (zeros: none)
 
 
 class TitleEvidence:
@@ -120,7 +131,7 @@ class TitleEvidence:
         n_docs = max(1, len({frozenset(t) for t in tokens}))
         self.df = df
         self.idf = {t: math.log((n_docs + 1) / (c + 0.5)) for t, c in df.items()}
-        self.cjk = [cjk_share(t) >= 0.3 for t in titles]
+        self.cjk = [is_cjk_title(t) for t in titles]
         self.weight = [sum(self.idf[t] for t in toks) for toks in tokens]
 
     def same_story(
@@ -160,6 +171,48 @@ class TitleEvidence:
         return sum(self.df[t] <= cfg.cluster_rare_df for t in shared) >= 2
 
 
+class _TitleLinks:
+    """Same-story links between two CJK titles from their title vectors (see the module docstring)."""
+
+    def __init__(self, emb: np.ndarray | None, is_new: np.ndarray, cjk: Sequence[bool], cfg: CurationSettings):
+        n = len(is_new)
+        self.threshold = cfg.cluster_threshold_cjk_title
+        usable = emb is not None and emb.shape[0] == n and self.threshold is not None
+        self.emb = emb if usable else None
+        self.has = (np.any(emb != 0, axis=1) & np.asarray(cjk, dtype=bool)) if usable else np.zeros(n, bool)
+        self.is_new = is_new
+        self.sim = (
+            Similarity(emb, np.flatnonzero(is_new & self.has), float(self.threshold))
+            if usable and self.has.any()
+            else None
+        )
+
+    def edges(self, i: int) -> list[tuple[float, int, int, str]]:
+        """``(cosine, i, j, "title")`` for the rows j this new row ``i`` links to."""
+        if self.sim is None or not self.has[i]:
+            return []
+        out = []
+        for j in self.sim.near(i).tolist():
+            if j == i or not self.has[j] or (self.is_new[j] and j < i):
+                continue
+            c = self.sim.cosine(i, j)
+            if c >= self.threshold:
+                out.append((c, i, j, "title"))
+        return out
+
+    def linkage(self, a: Sequence[int], b: Sequence[int]) -> float:
+        """Mean title cosine between the rows of two groups that have a title vector (0 when none)."""
+        if self.emb is None:
+            return 0.0
+        xa = [m for m in a if self.has[m]]
+        xb = [m for m in b if self.has[m]]
+        if not xa or not xb:
+            return 0.0
+        return float(self.emb[xa].sum(axis=0, dtype=np.float64) @ self.emb[xb].sum(axis=0, dtype=np.float64)) / (
+            len(xa) * len(xb)
+        )
+
+
 def new_cluster_id(seed_key: str) -> str:
     return "c" + hashlib.sha256(seed_key.encode()).hexdigest()[:15]
 
@@ -178,6 +231,8 @@ def assign_clusters(rows: ClusterRows, cfg: CurationSettings) -> list[str]:
         sim_ml = Similarity(rows.emb_ml, np.flatnonzero(is_new), cfg.cluster_threshold_cross_language)
     has_ml = np.any(rows.emb_ml != 0, axis=1) if sim_ml is not None else np.zeros(n, dtype=bool)
     tokens = [title_tokens(t) for t in rows.titles]
+    evidence = TitleEvidence(rows.titles, tokens, cfg)
+    title = _TitleLinks(rows.emb_title, is_new, evidence.cjk, cfg)
 
     parent = list(range(n))
     members: dict[int, list[int]] = {i: [i] for i in range(n)}
@@ -189,16 +244,23 @@ def assign_clusters(rows: ClusterRows, cfg: CurationSettings) -> list[str]:
             i = parent[i]
         return i
 
-    def union(a: int, b: int, forced: bool, multilingual: bool = False) -> None:
+    def union(a: int, b: int, forced: bool, kind: str = "text") -> None:
+        """Merge the groups of ``a`` and ``b``; ``kind`` names the vectors whose linkage must hold:
+        ``text`` (MiniLM), ``multilingual`` or ``title`` (CJK titles)."""
         ra, rb = find(a), find(b)
         if ra == rb:
             return
         ha, hb = hist_of[ra], hist_of[rb]
         if ha is not None and hb is not None and ha != hb:
             return
-        link = sim_ml if multilingual and sim_ml is not None else sim
-        if not forced and link.linkage(members[ra], members[rb]) < cfg.cluster_linkage:
-            return
+        if not forced:
+            if kind == "title":
+                if title.linkage(members[ra], members[rb]) < cfg.cluster_linkage_cjk_title:
+                    return
+            else:
+                link = sim_ml if kind == "multilingual" and sim_ml is not None else sim
+                if link.linkage(members[ra], members[rb]) < cfg.cluster_linkage:
+                    return
         if len(members[ra]) < len(members[rb]):
             ra, rb = rb, ra
         parent[rb] = ra
@@ -229,13 +291,12 @@ def assign_clusters(rows: ClusterRows, cfg: CurationSettings) -> list[str]:
             union(key_index[dup], i, forced=True)
 
     # candidate edges touching at least one new row, strongest first
-    evidence = TitleEvidence(rows.titles, tokens, cfg)
     by_rare: dict[str, list[int]] = {}
     for j, toks in enumerate(tokens):
         for t in toks:
             if evidence.df[t] <= cfg.cluster_rare_df:
                 by_rare.setdefault(t, []).append(j)
-    edges: list[tuple[float, int, int, bool]] = []
+    edges: list[tuple[float, int, int, str]] = []
     for i in np.flatnonzero(is_new):
         i = int(i)
         cand = set(sim.near(i).tolist())
@@ -249,12 +310,13 @@ def assign_clusters(rows: ClusterRows, cfg: CurationSettings) -> list[str]:
             s = sim.cosine(i, j)
             s_ml = sim_ml.cosine(i, j) if sim_ml is not None and has_ml[i] and has_ml[j] else None
             if evidence.same_story(i, j, s, same_day=bool(is_new[j]), cosine_ml=s_ml):
-                edges.append((s, i, j, False))
+                edges.append((s, i, j, "text"))
             elif s_ml is not None and evidence.same_story_multilingual(i, j, s_ml):
-                edges.append((s_ml, i, j, True))
+                edges.append((s_ml, i, j, "multilingual"))
+        edges.extend(title.edges(i))
     edges.sort(key=lambda e: -e[0])
-    for _, i, j, multilingual in edges:
-        union(i, j, forced=False, multilingual=multilingual)
+    for _, i, j, kind in edges:
+        union(i, j, forced=False, kind=kind)
 
     ids: list[str] = []
     root_id: dict[int, str] = {}

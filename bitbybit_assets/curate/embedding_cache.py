@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import polars as pl
 
+from bitbybit_assets.curate.clustering import is_cjk_title
 from bitbybit_assets.schemas import ARTICLE_EMBEDDINGS, conform
 
 log = logging.getLogger(__name__)
@@ -68,3 +69,14 @@ def vector_map(rows: pl.DataFrame, model: str | None = None) -> dict[str, np.nda
         h: np.asarray(e, dtype=np.float32)
         for h, e in zip(rows["text_hash"].to_list(), rows["embedding"].to_list(), strict=True)
     }
+
+
+def cjk_title_texts(texts: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``texts`` (``with_text`` output) whose title is CJK, with the title as ``embed_text``:
+    what ``embeddings.cjk_title_model`` embeds (keyed by the row's ``text_hash`` like every model)."""
+    if texts.is_empty() or "title" not in texts.columns:
+        return texts.select("partition_date", "text_hash", "embed_text").clear()
+    keep = [is_cjk_title(t) for t in texts["title"].to_list()]
+    return texts.filter(pl.Series(keep, dtype=pl.Boolean)).select(
+        "partition_date", "text_hash", pl.col("title").fill_null("").alias("embed_text")
+    )

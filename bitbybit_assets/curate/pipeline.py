@@ -73,11 +73,14 @@ def curate_days(
     config: CurateConfig,
     ranker: Ranker | None | str = "config",
     ml_vectors: Mapping[str, np.ndarray] | None = None,
+    title_vectors: Mapping[str, np.ndarray] | None = None,
 ) -> pl.DataFrame:
     """scored_articles for every day in ``filtered``.
 
     ``ml_vectors`` (optional) maps text_hash -> multilingual embedding (``embeddings.multilingual_model``):
     clustering then also links stories across languages (rows without one are clustered without it).
+    ``title_vectors`` (optional) maps text_hash -> the title vector of a CJK-titled row
+    (``embeddings.cjk_title_model``): clustering then also links two CJK titles by it.
 
     ``vectors`` maps text_hash -> embedding for every row of ``filtered`` and of ``history``
     (history rows without a vector are left out of clustering, with a warning). With a ``ranker`` (by
@@ -102,7 +105,7 @@ def curate_days(
         if missing.height:
             log.warning("%d history rows have no stored embedding; left out of clustering", missing.height)
             window = window.filter(pl.col("text_hash").is_in(list(vectors.keys())))
-        scored = score_day(day, day_rows, window, vectors, dim, protos, config, ranker, ml_vectors)
+        scored = score_day(day, day_rows, window, vectors, dim, protos, config, ranker, ml_vectors, title_vectors)
         out.append(scored)
         hist = pl.concat([hist, _history_frame(scored)], how="vertical_relaxed")
     return pl.concat(out, how="vertical_relaxed")
@@ -125,6 +128,7 @@ def score_day(
     config: CurateConfig,
     ranker: Ranker | None = None,
     ml_vectors: Mapping[str, np.ndarray] | None = None,
+    title_vectors: Mapping[str, np.ndarray] | None = None,
 ) -> pl.DataFrame:
     """Score, cluster and select one day (``day_rows`` already carry ``text_hash``)."""
     cfg = config.curation
@@ -149,6 +153,7 @@ def score_day(
         same_article=window["article_id"].to_list() + day_rows["article_id"].to_list(),
         duplicate_of=[None] * window.height + day_rows["duplicate_of"].to_list(),
         emb_ml=_ml_matrix(window["text_hash"].to_list() + day_rows["text_hash"].to_list(), ml_vectors),
+        emb_title=_ml_matrix(window["text_hash"].to_list() + day_rows["text_hash"].to_list(), title_vectors),
     )
     cluster_all = assign_clusters(crow, cfg)
     cluster = cluster_all[window.height :]

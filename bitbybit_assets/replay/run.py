@@ -4,9 +4,9 @@
 Nothing under the published root is written: the replay has its own :class:`Lakehouse` rooted at
 the replay prefix, and the function refuses a target that is the published root. Texts the
 published embeddings do not cover for the replay's model (another model) are encoded and stored in
-the replay's own ``article_embeddings``. With ``embeddings.multilingual_model`` set, the stored
-multilingual vectors go to clustering too (the cross-language links), so an unchanged replay
-reproduces the published clusters.
+the replay's own ``article_embeddings``. With ``embeddings.multilingual_model`` and
+``embeddings.cjk_title_model`` set, their stored vectors go to clustering too (the cross-language and
+CJK-title links), so an unchanged replay reproduces the published clusters.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from bitbybit_assets.curate.config import curate_config
-from bitbybit_assets.curate.embedding_cache import embedding_rows, vector_map
+from bitbybit_assets.curate.embedding_cache import cjk_title_texts, embedding_rows, vector_map
 from bitbybit_assets.curate.pipeline import HISTORY_COLUMNS, curate_days
 from bitbybit_assets.curate.scoring import build_prototypes
 from bitbybit_assets.curate.text import with_text
@@ -86,15 +86,19 @@ def replay_days(published: Lakehouse, name: str, settings: Settings, start: date
     known = _stored_vectors(published, texts["text_hash"].unique().to_list(), model, lookback, end)
     rows, encoded = embedding_rows(texts, known, embeddings.encode, model)
     vectors = vector_map(rows, model)
-    # the second, multilingual vectors clustering uses (as the pipeline's scored_articles does)
-    ml_model = cfg.embeddings.multilingual_model
-    ml_vectors: dict[str, np.ndarray] = {}
-    if ml_model:
-        known_ml = _stored_vectors(published, texts["text_hash"].unique().to_list(), ml_model, lookback, end)
-        ml_rows, ml_encoded = embedding_rows(texts, known_ml, shared_multilingual_encoder(ml_model).encode, ml_model)
-        ml_vectors = vector_map(ml_rows, ml_model)
-        if ml_encoded:
-            rows, encoded = pl.concat([rows, ml_rows], how="vertical_relaxed"), encoded + ml_encoded
+    # the multilingual and CJK-title vectors clustering uses (as the pipeline's scored_articles does)
+    ml_model, title_model = cfg.embeddings.multilingual_model, cfg.embeddings.cjk_title_model
+    extra: dict[str, dict[str, np.ndarray]] = {}
+    for extra_model, extra_texts in ((ml_model, texts), (title_model, cjk_title_texts(texts))):
+        if not extra_model:
+            continue
+        known_x = _stored_vectors(published, extra_texts["text_hash"].unique().to_list(), extra_model, lookback, end)
+        x_rows, x_encoded = embedding_rows(
+            extra_texts, known_x, shared_multilingual_encoder(extra_model).encode, extra_model
+        )
+        extra[extra_model] = vector_map(x_rows, extra_model)
+        if x_encoded:
+            rows, encoded = pl.concat([rows, x_rows], how="vertical_relaxed"), encoded + x_encoded
     history = pl.DataFrame()
     window = cfg.curation.cluster_window_days
     if window > 0:
@@ -102,13 +106,19 @@ def replay_days(published: Lakehouse, name: str, settings: Settings, start: date
         history = published.read_days("scored_articles", w_start, w_end, HISTORY_COLUMNS)
         if not history.is_empty():
             old_hashes = history["text_hash"].drop_nulls().unique().to_list()
-            old = _stored_vectors(published, old_hashes, model, w_start, w_end)
-            vectors = {**vector_map(old), **vectors}
-            if ml_model:
-                old_ml = _stored_vectors(published, old_hashes, ml_model, w_start, w_end)
-                ml_vectors = {**vector_map(old_ml), **ml_vectors}
+            for m in (model, *extra):
+                old = vector_map(_stored_vectors(published, old_hashes, m, w_start, w_end))
+                if m == model:
+                    vectors = {**old, **vectors}
+                else:
+                    extra[m] = {**old, **extra[m]}
     protos = build_prototypes(cfg.topics, embeddings.encode)
-    scored = conform(curate_days(filtered, vectors, history, protos, cfg, ml_vectors=ml_vectors), SCORED_ARTICLES)
+    ml_vectors = extra.get(ml_model) if ml_model else None
+    title_vectors = extra.get(title_model) if title_model else None
+    scored = conform(
+        curate_days(filtered, vectors, history, protos, cfg, ml_vectors=ml_vectors, title_vectors=title_vectors),
+        SCORED_ARTICLES,
+    )
 
     base = published.read_days("scored_articles", start, end)
     changes = pick_changes(base, scored)

@@ -51,15 +51,18 @@ def test_replay_links_languages_with_the_stored_multilingual_vectors(tmp_path, m
     minilm = {h: _unit(rng, 384) for h in hashes}  # unrelated in MiniLM: only the second encoder links
     story = _unit(rng, 512)
     multi = {hashes[0]: story, hashes[1]: story, hashes[2]: _unit(rng, 512)}
+    title_model = cfg.embeddings.cjk_title_model  # the one Chinese title has a title vector too
     stored = conform(
         pl.DataFrame(
             {
-                "partition_date": [DAY] * 6,
-                "text_hash": hashes * 2,
-                "model": [embeddings.model_id] * 3 + [ml_model] * 3,
-                "dim": [384] * 3 + [512] * 3,
+                "partition_date": [DAY] * 7,
+                "text_hash": hashes * 2 + [hashes[1]],
+                "model": [embeddings.model_id] * 3 + [ml_model] * 3 + [title_model],
+                "dim": [384] * 3 + [512] * 3 + [384],
                 "embedding": pl.Series(
-                    [minilm[h].tolist() for h in hashes] + [multi[h].tolist() for h in hashes],
+                    [minilm[h].tolist() for h in hashes]
+                    + [multi[h].tolist() for h in hashes]
+                    + [_unit(rng, 384).tolist()],
                     dtype=pl.List(pl.Float32),
                 ),
             }
@@ -75,6 +78,7 @@ def test_replay_links_languages_with_the_stored_multilingual_vectors(tmp_path, m
             protos,
             cfg,
             ml_vectors=vector_map(stored, ml_model),
+            title_vectors=vector_map(stored, title_model),
         ),
         SCORED_ARTICLES,
     )
@@ -88,7 +92,7 @@ def test_replay_links_languages_with_the_stored_multilingual_vectors(tmp_path, m
     published.write_days("scored_articles", published_scored, DAY, DAY)
 
     result = replay_days(published, "same", settings, DAY, DAY, embeddings=embeddings)
-    assert result.encoded == 0  # both encoders' vectors came from the published table
+    assert result.encoded == 0  # every encoder's vectors came from the published table
     replayed = Lakehouse(root=result.root).read_days("scored_articles", DAY, DAY)
     assert dict(replayed.select("entry_key", "cluster_id").iter_rows()) == cluster
     assert result.summary["removed"].to_list() == [0] and result.summary["added"].to_list() == [0]
