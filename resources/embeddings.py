@@ -340,10 +340,20 @@ class EmbeddingModel(dg.ConfigurableResource):
 def prepare(model: EmbeddingModel | None = None) -> dict[str, str]:
     """Load the model once so its OpenVINO copy is converted into the model cache (installing does
     this, ``make setup``, so the first run does not pay it); return :meth:`Encoder.info`. ``model``
-    defaults to the configured one. Bypasses the vector disk cache: the model must really load."""
+    defaults to the configured one. Bypasses the vector disk cache: the model must really load.
+    The configured CJK-title encoder (``embeddings.cjk_title_model``) is prepared the same way."""
     encoder = (model or EmbeddingModel.from_settings()).encoder()
     encoder.encode(["warm-up"])
-    return encoder.info()
+    info = encoder.info()
+    title_model = settings.runtime_settings().embeddings.cjk_title_model
+    if title_model:
+        from resources.multilingual import shared_multilingual_encoder
+
+        titles = shared_multilingual_encoder(title_model)
+        titles.encode(["预热"])
+        info["cjk_title_backend"] = titles.info()["backend"].replace(" ", "_")
+        titles.release()
+    return info
 
 
 if __name__ == "__main__":  # python -m resources.embeddings prepare

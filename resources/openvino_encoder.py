@@ -49,13 +49,15 @@ def normalise(x: np.ndarray) -> np.ndarray:
 
 
 def cache_key(model_path: Path) -> str:
-    """A key for the converted model: folder, its files' sizes and mtimes, and the OpenVINO version."""
+    """A key for the converted model: folder (or single model file), its files' sizes and mtimes, and the
+    OpenVINO version."""
     import openvino as ov
 
     parts = [str(model_path.resolve()), ov.get_version()]
-    for f in sorted(p for p in model_path.rglob("*") if p.is_file()):
+    files = [model_path] if model_path.is_file() else sorted(p for p in model_path.rglob("*") if p.is_file())
+    for f in files:
         st = f.stat()
-        parts.append(f"{f.relative_to(model_path)}:{st.st_size}:{int(st.st_mtime)}")
+        parts.append(f"{f.name if f == model_path else f.relative_to(model_path)}:{st.st_size}:{int(st.st_mtime)}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
@@ -155,21 +157,33 @@ class OpenVinoBert:
     """The converted transformer, compiled for the CPU; ``encode`` mean-pools and normalises.
 
     ``precision`` is ``bf16`` or ``fp32``; ``threads`` inference threads (the physical cores).
+    ``convert(model_path, folder)`` writes the IR (default: a sentence-transformers folder); a
+    ``tokenizer.json`` it leaves in ``folder`` is used instead of the model's, and a ``prefix`` in its
+    ``encoder.json`` is put before every text (e5's "passage: ").
     """
 
-    def __init__(self, model_path: Path, precision: str, threads: int, cache_root: Path) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        precision: str,
+        threads: int,
+        cache_root: Path,
+        convert: Callable[[Path, Path], None] | None = None,
+    ) -> None:
         import openvino as ov
 
         folder = model_folder(model_path, cache_root)
         if not (folder / META).is_file():
             log.info("converting %s to OpenVINO IR in %s (once per model and OpenVINO version)", model_path, folder)
-            _convert(model_path, folder)
+            (convert or _convert)(model_path, folder)
         meta = json.loads((folder / META).read_text())
         self.names: list[str] = meta["names"]
         self.max_len = int(meta["max_len"])
         self.pad_id = int(meta["pad_id"])
         self.dim = int(meta["dim"])
-        self.tokenize: Callable[[list[str]], dict[str, Any]] = _Tokens(model_path / "tokenizer.json", self.max_len)
+        self.prefix = str(meta.get("prefix", ""))
+        tokenizer = folder / "tokenizer.json" if (folder / "tokenizer.json").is_file() else model_path / "tokenizer.json"
+        self.tokenize: Callable[[list[str]], dict[str, Any]] = _Tokens(tokenizer, self.max_len)
         config = {
             "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
             "PERFORMANCE_HINT": "LATENCY",
@@ -184,7 +198,7 @@ class OpenVinoBert:
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         """Mean-pooled embeddings; texts sorted by token count, each batch padded to its longest."""
-        enc = self.tokenize(texts)
+        enc = self.tokenize([self.prefix + t for t in texts] if self.prefix else list(texts))
         columns = {n: enc[n] for n in self.names}
         lengths = np.array([len(ids) for ids in enc["input_ids"]])
         order = np.argsort(-lengths, kind="stable")

@@ -163,14 +163,16 @@ def test_prepare_converts_once_then_processes_load_without_torch(tmp_path, monke
     out = subprocess.run([*cmd, "prepare"], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert {"backend=openvino", "precision=fp32", "cpu_class=avx2"} <= set(out.stdout.split())
-    assert len(list((tmp_path / "openvino").glob("*/model.xml"))) == 1
+    # MiniLM and the CJK-title encoder (multilingual-e5-small) are both converted
+    assert "cjk_title_backend=openvino_fp32" in out.stdout.split()
+    assert len(list((tmp_path / "openvino").glob("*/model.xml"))) == 2
     bad = subprocess.run([*cmd, "convert"], capture_output=True, text=True, env=env)
     assert bad.returncode != 0 and "usage: python -m resources.embeddings prepare" in bad.stderr
 
     monkeypatch.setenv("BITBYBIT_MODEL_CACHE", str(tmp_path))
     first = Encoder(device="cpu", backend="openvino", batch_size=4, cpu_class="avx2")
     a = first.encode(TEXTS)
-    assert len(list((tmp_path / "openvino").glob("*/model.xml"))) == 1  # loaded, not converted again
+    assert len(list((tmp_path / "openvino").glob("*/model.xml"))) == 2  # loaded, not converted again
     script = (
         "import sys, numpy as np\n"
         "from resources.embeddings import Encoder\n"
