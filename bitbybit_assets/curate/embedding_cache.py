@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -80,3 +80,17 @@ def cjk_title_texts(texts: pl.DataFrame) -> pl.DataFrame:
     return texts.filter(pl.Series(keep, dtype=pl.Boolean)).select(
         "partition_date", "text_hash", pl.col("title").fill_null("").alias("embed_text")
     )
+
+
+def optional_matrix(hashes: list[str], vectors: Mapping[str, np.ndarray] | None) -> np.ndarray | None:
+    """The vectors of ``hashes`` as one matrix (zeros where missing: such a row is linked without them);
+    None without vectors."""
+    if not vectors or not hashes:
+        return None
+    dim = int(np.asarray(next(iter(vectors.values()))).shape[-1])
+    out = np.zeros((len(hashes), dim), dtype=np.float32)
+    for k, h in enumerate(hashes):
+        v = vectors.get(h)
+        if v is not None:
+            out[k] = v
+    return out

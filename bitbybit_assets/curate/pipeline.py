@@ -18,6 +18,7 @@ from bitbybit_assets.curate import ads as ads_mod
 from bitbybit_assets.curate import pick_check, text_score
 from bitbybit_assets.curate.clustering import ClusterRows, assign_clusters, cjk_share
 from bitbybit_assets.curate.config import CurateConfig
+from bitbybit_assets.curate.embedding_cache import optional_matrix
 from bitbybit_assets.curate.ranker import Ranker, feature_matrix, load_ranker
 from bitbybit_assets.curate.scoring import (
     KeywordScorer,
@@ -152,8 +153,8 @@ def score_day(
         history_cluster=window["cluster_id"].to_list() + [None] * n,
         same_article=window["article_id"].to_list() + day_rows["article_id"].to_list(),
         duplicate_of=[None] * window.height + day_rows["duplicate_of"].to_list(),
-        emb_ml=_ml_matrix(window["text_hash"].to_list() + day_rows["text_hash"].to_list(), ml_vectors),
-        emb_title=_ml_matrix(window["text_hash"].to_list() + day_rows["text_hash"].to_list(), title_vectors),
+        emb_ml=optional_matrix(window["text_hash"].to_list() + day_rows["text_hash"].to_list(), ml_vectors),
+        emb_title=optional_matrix(window["text_hash"].to_list() + day_rows["text_hash"].to_list(), title_vectors),
     )
     cluster_all = assign_clusters(crow, cfg)
     cluster = cluster_all[window.height :]
@@ -381,19 +382,6 @@ def score_day(
         pl.lit(sum(sel.selected) < cfg.top_n, dtype=pl.Boolean).alias("quiet_day"),
     )
     return conform(out, SCORED_ARTICLES)
-
-
-def _ml_matrix(hashes: list[str], ml_vectors: Mapping[str, np.ndarray] | None) -> np.ndarray | None:
-    """Multilingual vectors of ``hashes`` (zeros where missing: such a row links by MiniLM only)."""
-    if not ml_vectors or not hashes:
-        return None
-    dim = _dim(ml_vectors)
-    out = np.zeros((len(hashes), dim), dtype=np.float32)
-    for k, h in enumerate(hashes):
-        v = ml_vectors.get(h)
-        if v is not None:
-            out[k] = v
-    return out
 
 
 def _language(code: str | None, title: str | None) -> str:
