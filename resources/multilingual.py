@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
@@ -78,17 +79,20 @@ class MultilingualEncoder:
 
             from bitbybit_base.settings import model_cache_dir
             from resources.cpu_class import cpu_class, physical_cores
-            from resources.e5_openvino import convert, image_path
+            from resources.e5_openvino import VOCAB, convert, image_path, load_tokenizer
             from resources.encoder_precision import recorded_or_measured
             from resources.openvino_encoder import OpenVinoBert, model_folder
 
             image, cache, threads = image_path(), model_cache_dir(), physical_cores()
+            stale = model_folder(image, cache)
+            if (stale / "encoder.json").is_file() and not (stale / VOCAB).is_file():  # an earlier format
+                shutil.rmtree(stale, ignore_errors=True)
             candidates = ("bf16", "fp32") if cpu_class() in ("amx", "avx512_bf16") else ("fp32",)
             precision, model, self.measured = recorded_or_measured(
                 model_folder(image, cache),
                 candidates,
                 threads,
-                lambda p: OpenVinoBert(image, p, threads, cache, convert=convert),
+                lambda p: OpenVinoBert(image, p, threads, cache, convert=convert, tokenizer=load_tokenizer),
             )
             self.backend = f"openvino {precision}"
             return _OpenVinoPassages(model, self.batch_size)

