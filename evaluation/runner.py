@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from bitbybit_assets.curate.config import CurateConfig, curate_config
-from bitbybit_assets.curate.embedding_cache import cjk_title_texts, embedding_rows, vector_map
+from bitbybit_assets.curate.embedding_cache import embedding_rows, extra_encoder_texts, vector_map
 from bitbybit_assets.curate.pipeline import curate_days
 from bitbybit_assets.curate.ranker import (
     CATEGORICAL_COLUMNS,
@@ -125,10 +125,7 @@ def prepare(
     from resources.multilingual import shared_multilingual_encoder
 
     extra: dict[str, dict[str, np.ndarray]] = {}
-    ml_model, title_model = cfg.embeddings.multilingual_model, cfg.embeddings.cjk_title_model
-    for name, model, frame in (("multilingual", ml_model, texts), ("cjk_title", title_model, cjk_title_texts(texts))):
-        if not model:
-            continue
+    for name, model, frame in extra_encoder_texts(cfg.embeddings, texts):
         known = pl.read_parquet(cache) if cache.exists() else None
         t0 = time.perf_counter()
         x_rows, n_x = embedding_rows(frame, known, shared_multilingual_encoder(model).encode, model)
@@ -147,8 +144,8 @@ def prepare(
         start,
         timings,
         info,
-        extra.get(ml_model, {}) if ml_model else {},
-        extra.get(title_model, {}) if title_model else {},
+        extra.get(cfg.embeddings.multilingual_model or "", {}),
+        extra.get(cfg.embeddings.cjk_title_model or "", {}),
     )
 
 

@@ -13,7 +13,7 @@ import dagster as dg
 import polars as pl
 
 from bitbybit_assets.curate.config import curate_config
-from bitbybit_assets.curate.embedding_cache import cjk_title_texts, embedding_rows, vector_map
+from bitbybit_assets.curate.embedding_cache import embedding_rows, extra_encoder_texts, vector_map
 from bitbybit_assets.curate.pipeline import HISTORY_COLUMNS, curate_days
 from bitbybit_assets.curate.report import decision_counts, picks, picks_markdown, selected_per_day
 from bitbybit_assets.curate.scoring import build_prototypes
@@ -97,21 +97,13 @@ def article_embeddings(
     # the multilingual encoder, scoring and the later stages (one model in memory at a time); a stage
     # that needs new vectors loads the model again (cached, <1 s)
     embeddings.release()
-    ml_model = cfg.embeddings.multilingual_model
-    if ml_model:
-        known_ml = _known_embeddings(lakehouse, hashes, ml_model, start, days[-1])
-        ml_rows, n_ml = embedding_rows(texts, known_ml, shared_multilingual_encoder(ml_model).encode, ml_model)
-        rows = pl.concat([rows, ml_rows], how="vertical_relaxed")
-        meta.update({"multilingual_model": ml_model, "multilingual_encoded": n_ml})
-        shared_multilingual_encoder(ml_model).release()
-    title_model = cfg.embeddings.cjk_title_model
-    if title_model:  # the titles of CJK-titled rows only (same-story links between two CJK titles)
-        titles = cjk_title_texts(texts)
-        known_t = _known_embeddings(lakehouse, titles["text_hash"].unique().to_list(), title_model, start, days[-1])
-        t_rows, n_t = embedding_rows(titles, known_t, shared_multilingual_encoder(title_model).encode, title_model)
-        rows = pl.concat([rows, t_rows], how="vertical_relaxed")
-        meta.update({"cjk_title_model": title_model, "cjk_titles": t_rows.height, "cjk_title_encoded": n_t})
-        shared_multilingual_encoder(title_model).release()
+    # the multilingual encoder (every text) and the CJK-title encoder (titles of CJK-titled rows)
+    for name, model, frame in extra_encoder_texts(cfg.embeddings, texts):
+        known_x = _known_embeddings(lakehouse, frame["text_hash"].unique().to_list(), model, start, days[-1])
+        x_rows, n_x = embedding_rows(frame, known_x, shared_multilingual_encoder(model).encode, model)
+        rows = pl.concat([rows, x_rows], how="vertical_relaxed")
+        meta.update({f"{name}_model": model, f"{name}_texts": x_rows.height, f"{name}_encoded": n_x})
+        shared_multilingual_encoder(model).release()
     context.add_output_metadata(meta)
     return rows
 
@@ -145,25 +137,26 @@ def scored_articles(
     window_end = first - timedelta(days=1)
     history = pl.DataFrame()
     vectors = vector_map(article_embeddings, embeddings.model_id)
-    ml_model = cfg.embeddings.multilingual_model
-    ml_vectors = vector_map(article_embeddings, ml_model) if ml_model else {}
-    title_model = cfg.embeddings.cjk_title_model
-    title_vectors = vector_map(article_embeddings, title_model) if title_model else {}
+    models = [m for m in (cfg.embeddings.multilingual_model, cfg.embeddings.cjk_title_model) if m]
+    extra = {m: vector_map(article_embeddings, m) for m in models}
     if cfg.curation.cluster_window_days > 0:
         history = lakehouse.read_days(SCORED_TABLE, window_start, window_end, HISTORY_COLUMNS)
         if not history.is_empty():
             hashes = history["text_hash"].drop_nulls().unique().to_list()
             old = _known_embeddings(lakehouse, hashes, embeddings.model_id, window_start, window_end)
             vectors = {**vector_map(old), **vectors}
-            if ml_model:
-                old_ml = _known_embeddings(lakehouse, hashes, ml_model, window_start, window_end)
-                ml_vectors = {**vector_map(old_ml), **ml_vectors}
-            if title_model:
-                old_t = _known_embeddings(lakehouse, hashes, title_model, window_start, window_end)
-                title_vectors = {**vector_map(old_t), **title_vectors}
+            for m in models:
+                old = _known_embeddings(lakehouse, hashes, m, window_start, window_end)
+                extra[m] = {**vector_map(old), **extra[m]}
     protos = build_prototypes(cfg.topics, embeddings.encode)
     scored = curate_days(
-        filtered_articles, vectors, history, protos, cfg, ml_vectors=ml_vectors, title_vectors=title_vectors
+        filtered_articles,
+        vectors,
+        history,
+        protos,
+        cfg,
+        ml_vectors=extra.get(cfg.embeddings.multilingual_model or ""),
+        title_vectors=extra.get(cfg.embeddings.cjk_title_model or ""),
     )
     scored = conform(scored, SCORED_ARTICLES)
 

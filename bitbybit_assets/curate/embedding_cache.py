@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -80,6 +81,18 @@ def cjk_title_texts(texts: pl.DataFrame) -> pl.DataFrame:
     return texts.filter(pl.Series(keep, dtype=pl.Boolean)).select(
         "partition_date", "text_hash", pl.col("title").fill_null("").alias("embed_text")
     )
+
+
+def extra_encoder_texts(embeddings: Any, texts: pl.DataFrame) -> list[tuple[str, str, pl.DataFrame]]:
+    """``(name, model, texts it embeds)`` of each configured encoder beside the main one, given the
+    ``embeddings`` settings and ``with_text`` rows: ``multilingual`` (``multilingual_model``) embeds
+    every text, ``cjk_title`` (``cjk_title_model``) the titles of CJK-titled rows."""
+    out = []
+    if embeddings.multilingual_model:
+        out.append(("multilingual", embeddings.multilingual_model, texts))
+    if embeddings.cjk_title_model:
+        out.append(("cjk_title", embeddings.cjk_title_model, cjk_title_texts(texts)))
+    return out
 
 
 def optional_matrix(hashes: list[str], vectors: Mapping[str, np.ndarray] | None) -> np.ndarray | None:

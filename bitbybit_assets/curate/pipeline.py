@@ -146,6 +146,7 @@ def score_day(
     keys = day_rows["entry_key"].to_list()
 
     # --- clusters over window + day
+    all_hashes = window["text_hash"].to_list() + day_rows["text_hash"].to_list()
     crow = ClusterRows(
         keys=window["entry_key"].to_list() + keys,
         titles=window["title"].to_list() + titles,
@@ -153,8 +154,8 @@ def score_day(
         history_cluster=window["cluster_id"].to_list() + [None] * n,
         same_article=window["article_id"].to_list() + day_rows["article_id"].to_list(),
         duplicate_of=[None] * window.height + day_rows["duplicate_of"].to_list(),
-        emb_ml=optional_matrix(window["text_hash"].to_list() + day_rows["text_hash"].to_list(), ml_vectors),
-        emb_title=optional_matrix(window["text_hash"].to_list() + day_rows["text_hash"].to_list(), title_vectors),
+        emb_ml=optional_matrix(all_hashes, ml_vectors),
+        emb_title=optional_matrix(all_hashes, title_vectors),
     )
     cluster_all = assign_clusters(crow, cfg)
     cluster = cluster_all[window.height :]

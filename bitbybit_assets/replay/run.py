@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from bitbybit_assets.curate.config import curate_config
-from bitbybit_assets.curate.embedding_cache import cjk_title_texts, embedding_rows, vector_map
+from bitbybit_assets.curate.embedding_cache import embedding_rows, extra_encoder_texts, vector_map
 from bitbybit_assets.curate.pipeline import HISTORY_COLUMNS, curate_days
 from bitbybit_assets.curate.scoring import build_prototypes
 from bitbybit_assets.curate.text import with_text
@@ -87,11 +87,8 @@ def replay_days(published: Lakehouse, name: str, settings: Settings, start: date
     rows, encoded = embedding_rows(texts, known, embeddings.encode, model)
     vectors = vector_map(rows, model)
     # the multilingual and CJK-title vectors clustering uses (as the pipeline's scored_articles does)
-    ml_model, title_model = cfg.embeddings.multilingual_model, cfg.embeddings.cjk_title_model
     extra: dict[str, dict[str, np.ndarray]] = {}
-    for extra_model, extra_texts in ((ml_model, texts), (title_model, cjk_title_texts(texts))):
-        if not extra_model:
-            continue
+    for _, extra_model, extra_texts in extra_encoder_texts(cfg.embeddings, texts):
         known_x = _stored_vectors(published, extra_texts["text_hash"].unique().to_list(), extra_model, lookback, end)
         x_rows, x_encoded = embedding_rows(
             extra_texts, known_x, shared_multilingual_encoder(extra_model).encode, extra_model
@@ -113,8 +110,8 @@ def replay_days(published: Lakehouse, name: str, settings: Settings, start: date
                 else:
                     extra[m] = {**old, **extra[m]}
     protos = build_prototypes(cfg.topics, embeddings.encode)
-    ml_vectors = extra.get(ml_model) if ml_model else None
-    title_vectors = extra.get(title_model) if title_model else None
+    ml_vectors = extra.get(cfg.embeddings.multilingual_model or "")
+    title_vectors = extra.get(cfg.embeddings.cjk_title_model or "")
     scored = conform(
         curate_days(filtered, vectors, history, protos, cfg, ml_vectors=ml_vectors, title_vectors=title_vectors),
         SCORED_ARTICLES,

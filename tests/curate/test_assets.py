@@ -74,11 +74,11 @@ def test_embeddings_are_cached_across_runs(lakehouse, encoder):
     stored = lakehouse.read_days("article_embeddings", date(2026, 8, 5), date(2026, 8, 5))
     # one row per text and model: MiniLM and the multilingual encoder (cached the same way), and the
     # CJK-title encoder for the rows with a Chinese title
-    assert m1["cjk_titles"] > 0 and m1["cjk_title_encoded"] == m1["cjk_titles"]
+    assert m1["cjk_title_texts"] > 0 and m1["cjk_title_encoded"] == m1["cjk_title_texts"]
     assert meta(again, "article_embeddings")["cjk_title_encoded"] == 0
     models = ["all-MiniLM-L6-v2", m1["multilingual_model"], m1["cjk_title_model"]]
     assert sorted(stored["model"].unique().to_list()) == sorted(models)
-    assert stored.filter(pl.col("model") == m1["cjk_title_model"]).height == m1["cjk_titles"] < m1["texts"]
+    assert stored.filter(pl.col("model") == m1["cjk_title_model"]).height == m1["cjk_title_texts"] < m1["texts"]
     assert stored.filter(pl.col("model") == "all-MiniLM-L6-v2").height == m1["texts"]
     assert m1["multilingual_encoded"] == m1["texts"]
     assert meta(again, "article_embeddings")["multilingual_encoded"] == 0
