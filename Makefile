@@ -134,7 +134,7 @@ test: setup
 	fi; \
 	step $(BIN)/ruff check .; \
 	step $(BIN)/lint-imports; \
-	step $(BIN)/pytest -q -n $(PYTEST_WORKERS) -m "not llm_smoke"; \
+	step $(BIN)/pytest -q -n $(PYTEST_WORKERS) -m "not llm_smoke" --durations=20; \
 	if [ -n "$$build" ]; then \
 	  echo "llama-cpp-python: waiting for the background build"; \
 	  wait $$build; rc=$$?; build=; rm -rf $(LLM_BUILD_ENV); \

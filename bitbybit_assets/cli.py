@@ -110,6 +110,11 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _own_or_warning(record: logging.LogRecord) -> bool:
+    """The console shows the ``bitbybit`` lines, and other loggers' warnings and errors."""
+    return record.name == "bitbybit" or record.name.startswith("bitbybit.") or record.levelno >= logging.WARNING
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bitbybit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -137,9 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # our own lines at INFO; other libraries (alembic, ...) only when they warn
+    verbose = getattr(args, "verbose", False)
+    # our own lines at INFO; other libraries (alembic, ...) only when they warn. A filter on the handler,
+    # not only the root's level: a library's logger with its own level (Dagster sets INFO on its loggers,
+    # dagster-dbt logs every dbt command through one) reaches the root's handler whatever the root's level.
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    log.setLevel(logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
+    if not verbose:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_own_or_warning)
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
     try:
         if args.command == "run":
             return _run(args)

@@ -15,6 +15,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The converted encoders (OpenVINO IR, compiled blobs, the measured precision) are a per-machine cache
+# like the virtualenv, not test state: every test shares the one `make setup` prepared, instead of each
+# temporary data dir converting MiniLM and e5 again (torch import + conversion: ~10-20 s CPU per test).
+# Conversions write atomically, so parallel workers may share it. The tests of the conversion itself
+# point BITBYBIT_MODEL_CACHE at their own folder.
+os.environ.setdefault("BITBYBIT_MODEL_CACHE", str(PROJECT_ROOT / "data" / "model_cache"))
 SAMPLE_ARCHIVE = PROJECT_ROOT / "sample_data" / "feeds"
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 

@@ -39,7 +39,7 @@ from dagster_dbt import (
 
 from bitbybit_assets.partitions import DAILY, days_in_context
 from bitbybit_assets.warehouse.config import dbt_target, duckdb_path
-from bitbybit_assets.warehouse.dbt_inprocess import exported, in_process_invocations
+from bitbybit_assets.warehouse.dbt_inprocess import echo_to_log, exported, in_process_invocations
 from bitbybit_base import settings
 from bitbybit_base.settings import CostSettings, Settings, WarehouseSettings
 from resources.settings import RunSettings
@@ -240,11 +240,12 @@ def build_dbt_assets(project_dir: Path = DBT_PROJECT_DIR) -> dg.AssetsDefinition
         # a run of the dbt tests alone (warehouse_tests) has no partition: they read whole tables
         days = days_in_context(context) if context.has_partition_key or context.has_partition_key_range else []
         target = dbt_target(settings.warehouse)
-        args = ["build", "--target", target, "--vars", json.dumps(dbt_vars(settings.warehouse))]
+        # --no-write-json: no manifest.json/run_results.json per run (~0.5 s); events carry the results
+        args = ["build", "--target", target, "--vars", json.dumps(dbt_vars(settings.warehouse)), "--no-write-json"]
         day_env = dbt_day_env(days)
         context.log.info(f"dbt {' '.join(args)} ({', '.join(f'{k}={v}' for k, v in day_env.items() if v)})")
         with invocation_target(target, context.run_id) as target_path, dbt_env(target, day_env, settings):
             invocation = dbt.cli(args, context=context, target_path=target_path)
-            yield from invocation.stream()
+            yield from echo_to_log(invocation.stream(), context.log.debug)  # dbt's lines: the UI, `-v`
 
     return warehouse_dbt

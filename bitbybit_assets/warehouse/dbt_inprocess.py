@@ -17,15 +17,16 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster_dbt.core.resource as dbt_resource_module
 from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 
+T = TypeVar("T")
 _LOCK = threading.RLock()
 PARTIAL_PARSE = "partial_parse.msgpack"
 SHOWN_LEVELS = ("info", "warn", "error")  # what the subprocess prints (dbt's default log level)
@@ -78,7 +79,7 @@ def run_dbt(args: Sequence[str], env: Mapping[str, str]) -> FinishedDbt:
         if msg.info.level in SHOWN_LEVELS:
             lines.append(json.dumps(msg_to_dict(msg)).encode() + b"\n")
 
-    with _LOCK, exported({k: env[k] for k in DBT_VARIABLES if k in env}):
+    with _LOCK, exported({k: env[k] for k in DBT_VARIABLES if k in env}), _cheap_flag_sources():
         try:
             result = dbtRunner(callbacks=[collect]).invoke([*args, "--quiet", "--no-use-colors"])
         finally:
@@ -87,6 +88,59 @@ def run_dbt(args: Sequence[str], env: Mapping[str, str]) -> FinishedDbt:
         lines.append(f"dbt failed in process: {type(result.exception).__name__}: {result.exception}\n".encode())
     code = 0 if result.success else (2 if result.exception is not None else 1)
     return FinishedDbt(args=["dbt", *args], returncode=code, stdout=io.BytesIO(b"".join(lines)))
+
+
+@contextmanager
+def _cheap_flag_sources() -> Iterator[None]:
+    """dbt-common names the module that registered each adapter behaviour flag by walking
+    ``inspect.stack()``, which reads the source lines of every frame: under a Dagster step (~100 frames
+    deep) that took ~1 s per dbt invocation. The same answer (the first caller outside dbt-common's
+    ``behavior_flags``) from the frames' globals, for the invocation."""
+    import sys
+
+    from dbt_common import behavior_flags
+
+    def default_source() -> str:
+        frame = sys._getframe(1)
+        while frame is not None:
+            name = frame.f_globals.get("__name__")
+            if name and name != behavior_flags.__name__:
+                return str(name)
+            frame = frame.f_back
+        return "Unknown"
+
+    original = behavior_flags.BehaviorFlagRendered.__dict__["_default_source"]
+    behavior_flags.BehaviorFlagRendered._default_source = staticmethod(default_source)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        behavior_flags.BehaviorFlagRendered._default_source = original  # type: ignore[method-assign]
+
+
+def echo_to_log(events: Iterator[T], log: Callable[[str], None]) -> Iterator[T]:
+    """``events``, with what producing each one writes to ``sys.stdout`` passed to ``log`` instead.
+
+    dagster-dbt re-prints every dbt event on the process's stdout (``DbtCliInvocation.stream_raw_events``),
+    which put ~80 lines per day on the console of ``bitbybit run``; the events themselves still reach
+    Dagster (materialisations, checks), and ``log`` keeps the lines in the run's event log (the UI).
+    Only the producer's own writes are captured: stdout is redirected around each ``next``, not while
+    the consumer handles the event."""
+    it = iter(events)
+    while True:
+        buf = io.StringIO()
+        done = False
+        try:
+            with redirect_stdout(buf):
+                try:
+                    item = next(it)
+                except StopIteration:
+                    done = True
+        finally:
+            if buf.getvalue().strip():
+                log(buf.getvalue().rstrip())
+        if done:
+            return
+        yield item
 
 
 def _release_connections() -> None:

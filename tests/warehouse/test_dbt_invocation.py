@@ -118,3 +118,51 @@ def test_a_failing_dbt_command_in_process_fails_with_dbt_s_reason(tmp_path, monk
         invocation.wait()
     assert not invocation.is_successful()
     assert "day vars must be YYYY-MM-DD" in str(invocation.get_error())
+
+
+def test_dbt_lines_printed_by_dagster_dbt_go_to_the_run_log_not_the_terminal(capsys):
+    from bitbybit_assets.warehouse.dbt_inprocess import echo_to_log
+
+    def events():
+        print("1 of 7 START sql incremental model main.feed_statistics")
+        yield "event-1"
+        print("1 of 7 OK created sql incremental model main.feed_statistics")
+        yield "event-2"
+
+    logged: list[str] = []
+    seen = []
+    for event in echo_to_log(events(), logged.append):
+        print(f"consumer saw {event}")  # the consumer's own output is left alone
+        seen.append(event)
+    assert seen == ["event-1", "event-2"]
+    assert logged == ["1 of 7 START sql incremental model main.feed_statistics",
+                      "1 of 7 OK created sql incremental model main.feed_statistics"]
+    assert capsys.readouterr().out == "consumer saw event-1\nconsumer saw event-2\n"
+
+
+def test_a_failing_event_stream_still_logs_what_it_printed():
+    from bitbybit_assets.warehouse.dbt_inprocess import echo_to_log
+
+    def events():
+        print("dbt said why")
+        raise RuntimeError("dbt failed")
+        yield  # pragma: no cover
+
+    logged: list[str] = []
+    with pytest.raises(RuntimeError, match="dbt failed"):
+        list(echo_to_log(events(), logged.append))
+    assert logged == ["dbt said why"]
+
+
+def test_the_behaviour_flag_source_is_the_registering_module_and_the_original_comes_back():
+    from dbt_common import behavior_flags
+
+    from bitbybit_assets.warehouse.dbt_inprocess import _cheap_flag_sources
+
+    original = behavior_flags.BehaviorFlagRendered.__dict__["_default_source"]
+    with _cheap_flag_sources():
+        flag = behavior_flags.BehaviorFlagRendered({"name": "f", "default": False, "description": "d"}, {})
+    assert flag._behavior_change_event.flag_source == __name__  # what inspect.stack() gives here too
+    assert behavior_flags.BehaviorFlagRendered.__dict__["_default_source"] is original
+    plain = behavior_flags.BehaviorFlagRendered({"name": "f", "default": False, "description": "d"}, {})
+    assert plain._behavior_change_event.flag_source == flag._behavior_change_event.flag_source
