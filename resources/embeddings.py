@@ -29,7 +29,6 @@ Embeddings are L2-normalised float32 arrays of shape ``(n, dim)``.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import threading
@@ -53,6 +52,7 @@ from resources.cpu_class import (  # noqa: F401 - re-exported: callers import th
     physical_cores,
 )
 from resources.encoder_precision import recorded_or_measured
+from resources.memory import release_freed_memory
 from resources.openvino_encoder import OpenVinoBert, model_folder, normalise
 from resources.vector_cache import VectorCache
 
@@ -224,7 +224,7 @@ class Encoder:
             loaded = self._backend is not None
             self._st = self._ov = self._backend = None
         if loaded:
-            gc.collect()
+            release_freed_memory()
         return loaded
 
     # ------------------------------------------------------------------ API

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from resources.memory import release_freed_memory
+
 log = logging.getLogger(__name__)
 
 USE_MULTILINGUAL_V3 = "use-multilingual-v3"
@@ -110,6 +112,8 @@ class MultilingualEncoder:
         """Drop the loaded weights (the next ``encode`` loads them again). True when they were loaded."""
         with self._lock:
             loaded, self._model = self._model is not None, None
+        if loaded:
+            release_freed_memory()
         return loaded
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
