@@ -81,7 +81,7 @@ class MultilingualEncoder:
             import openvino  # noqa: F401 - the `fast` extra
 
             from bitbybit_base.settings import model_cache_dir
-            from resources.cpu_class import cpu_class, physical_cores
+            from resources.cpu_class import cpu_has_bf16, physical_cores
             from resources.e5_openvino import VOCAB, convert, image_path, load_tokenizer
             from resources.encoder_precision import recorded_or_measured
             from resources.openvino_encoder import OpenVinoBert, model_folder
@@ -90,7 +90,7 @@ class MultilingualEncoder:
             stale = model_folder(image, cache)
             if (stale / "encoder.json").is_file() and not (stale / VOCAB).is_file():  # an earlier format
                 shutil.rmtree(stale, ignore_errors=True)
-            candidates = ("bf16", "fp32") if cpu_class() in ("amx", "avx512_bf16") else ("fp32",)
+            candidates = ("bf16", "fp32") if cpu_has_bf16() else ("fp32",)
             precision, model, self.measured = recorded_or_measured(
                 model_folder(image, cache),
                 candidates,
