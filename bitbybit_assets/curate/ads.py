@@ -102,6 +102,15 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "event promotion", 0.75, _rx(r"\b(register (now|today)|save your (seat|spot)|join us (at|in|for) )\b")
     ),
+    # The same in Chinese (the feeds' second language): an event noun, then its registration call
+    # ("...论坛，9月11日...，大会报名开启"); registration news without an event noun ("考研报名开启") is not one.
+    Rule(
+        "event promotion",
+        0.8,
+        re.compile(
+            r"(大会|论坛|峰会|沙龙|训练营|黑客松|发布会|研讨会|创投活动).{0,30}(报名(开启|启动|通道|中|倒计时)|立即报名|扫码报名|限时报名)"
+        ),
+    ),
     Rule(
         "webinar promotion",
         0.75,

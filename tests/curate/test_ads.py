@@ -35,6 +35,8 @@ def is_ad(title: str, categories: list[str] | None = None, lead: str = "") -> bo
         "Join our live webinar on zero-trust networking",
         "Ask HN: Who is hiring? (March 2027)",
         "Ask HN: Who wants to be hired? (March 2027)",
+        "XY主办开发者大会AI论坛，10月8日聊聊智能体的下一站，大会报名开启！",
+        "2027 AI创业峰会：立即报名，锁定最后席位",
     ],
 )
 def test_promotions_are_ads(title):
@@ -54,6 +56,8 @@ def test_promotions_are_ads(title):
         "Initech cuts prices of its GPU cloud by 30 percent",
         "Why the conference season is changing for AI startups",
         "Ask HN: Who is hiring fewer juniors because of AI?",
+        "2027年考研报名开启，报考人数或再创新高",
+        "一张门票4万元，论坛嘉宾阵容首发",
     ],
 )
 def test_editorial_is_not_an_ad(title):
