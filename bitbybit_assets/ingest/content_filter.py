@@ -39,6 +39,17 @@ def _any_pattern(column: str, patterns: list[str], *, literal: bool) -> pl.Expr:
     return pl.col(column).fill_null("").str.to_lowercase().str.contains(f"(?i){joined}" if not literal else joined)
 
 
+def _outside_day(oldest: datetime, newest: datetime) -> pl.Expr:
+    """Published before ``oldest`` or from ``newest`` on. A date at midnight on the first of a month
+    is read as "some time that month" (too old only when the whole month is): feeds with month-granular
+    dates (DeepMind's blog dates every August post "01 Aug 00:00") would otherwise drop a post that is
+    new in the feed today but carries a date up to a month back."""
+    pub = pl.col("published_at")
+    month_only = (pub.dt.day() == 1) & (pub.dt.hour() == 0) & (pub.dt.minute() == 0) & (pub.dt.second() == 0)
+    latest_possible = pl.when(month_only).then(pub.dt.offset_by("1mo")).otherwise(pub)
+    return pub.is_not_null() & ((latest_possible <= oldest) | (pub >= newest))
+
+
 def apply_content_filter(entries: pl.DataFrame, day: date, cfg: ContentFilterSettings) -> pl.DataFrame:
     """Add ``passed_filter``, ``filter_reason`` and ``duplicate_of`` to one day's entries.
 
@@ -80,11 +91,7 @@ def apply_content_filter(entries: pl.DataFrame, day: date, cfg: ContentFilterSet
             | _any_pattern("clean_text", cfg.blocked_keywords, literal=True),
         ),
         ("too_short", (text_len < cfg.min_chars) | (title_words + pl.col("word_count") < cfg.min_words)),
-        (
-            "outside_day",
-            pl.col("published_at").is_not_null()
-            & ((pl.col("published_at") < oldest) | (pl.col("published_at") >= newest)),
-        ),
+        ("outside_day", _outside_day(oldest, newest)),
         ("language", ~language_ok if allowed else pl.lit(False)),
     ]
     decided = entries.with_columns(_first_reason(checks).alias("filter_reason")).with_columns(

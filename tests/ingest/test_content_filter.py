@@ -32,7 +32,7 @@ def test_every_drop_has_its_reason():
             row("notitle", title=""),
             row("nourl", canonical_url=None, url=None),
             row("short", title="Hi", clean_text="", word_count=0),
-            row("old", published_at=datetime(2026, 7, 1, tzinfo=UTC)),
+            row("old", published_at=datetime(2026, 7, 1, 10, tzinfo=UTC)),
             row("future", published_at=datetime(2026, 8, 9, tzinfo=UTC)),
             row("zh", language="zh"),
             row("blockeddomain", domain="sub.spam.com"),
@@ -49,6 +49,26 @@ def test_every_drop_has_its_reason():
         "kw": "blocked_keyword", "pattern": "blocked_title", "nodate": None,
     }
     assert all(v["passed_filter"] == (v["filter_reason"] is None) for v in out.values())
+
+
+def test_a_month_granular_date_counts_as_that_month():
+    # DAY is 08-05, max_age_days 7 (07-29 on): "01 Aug 00:00" may be any day of August, "01 Jul 00:00"
+    # any of July (07-29..31 are recent enough); all of June is too old
+    out = run(
+        [
+            row("month_aug", published_at=datetime(2026, 8, 1, tzinfo=UTC)),
+            row("month_jul", published_at=datetime(2026, 7, 1, tzinfo=UTC)),
+            row("month_jun", published_at=datetime(2026, 6, 1, tzinfo=UTC)),
+            row("precise_old", published_at=datetime(2026, 7, 20, 9, 30, tzinfo=UTC)),
+            row("first_not_midnight", published_at=datetime(2026, 7, 1, 8, tzinfo=UTC)),
+        ],
+        max_age_days=7,
+    )
+    reasons = {k: v["filter_reason"] for k, v in out.items()}
+    assert reasons == {
+        "month_aug": None, "month_jul": None, "month_jun": "outside_day", "precise_old": "outside_day",
+        "first_not_midnight": "outside_day",
+    }
 
 
 def test_duplicate_url_keeps_richest_copy_and_points_to_it():
