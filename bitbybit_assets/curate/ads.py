@@ -122,6 +122,8 @@ RULES: tuple[Rule, ...] = (
         0.9,
         _rx(r"^(career stories at|careers? spotlight|life at [A-Z]|inside the team at)\b"),
     ),
+    # "Why I joined Acme", "Jane Doe: Why I joined Acme Labs" (a staff testimonial)
+    Rule("employer branding", 0.85, _rx(r"^([^:]{1,60}:\s*)?why (i|we) joined\b")),
     # Vendor celebrating an analyst ranking (Gartner / Forrester / IDC ...).
     Rule(
         "analyst-ranking promotion",

@@ -37,6 +37,8 @@ def is_ad(title: str, categories: list[str] | None = None, lead: str = "") -> bo
         "Ask HN: Who wants to be hired? (March 2027)",
         "XY主办开发者大会AI论坛，10月8日聊聊智能体的下一站，大会报名开启！",
         "2027 AI创业峰会：立即报名，锁定最后席位",
+        "Why I joined Initech by Jane Doe",
+        "Jane Doe: Why I Joined Globex Labs",
     ],
 )
 def test_promotions_are_ads(title):
@@ -58,6 +60,8 @@ def test_promotions_are_ads(title):
         "Ask HN: Who is hiring fewer juniors because of AI?",
         "2027年考研报名开启，报考人数或再创新高",
         "一张门票4万元，论坛嘉宾阵容首发",
+        "Why joined-up thinking matters for AI policy",
+        "Why I left Globex after ten years",
     ],
 )
 def test_editorial_is_not_an_ad(title):
