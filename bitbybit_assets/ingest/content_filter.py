@@ -45,9 +45,9 @@ def _outside_day(oldest: datetime, newest: datetime) -> pl.Expr:
     dates (DeepMind's blog dates every August post "01 Aug 00:00") would otherwise drop a post that is
     new in the feed today but carries a date up to a month back."""
     pub = pl.col("published_at")
-    month_only = (pub.dt.day() == 1) & (pub.dt.hour() == 0) & (pub.dt.minute() == 0) & (pub.dt.second() == 0)
-    latest_possible = pl.when(month_only).then(pub.dt.offset_by("1mo")).otherwise(pub)
-    return pub.is_not_null() & ((latest_possible <= oldest) | (pub >= newest))
+    month_only = pub.dt.truncate("1mo") == pub
+    too_old = pl.when(month_only).then(pub.dt.offset_by("1mo") <= oldest).otherwise(pub < oldest)
+    return pub.is_not_null() & (too_old | (pub >= newest))
 
 
 def apply_content_filter(entries: pl.DataFrame, day: date, cfg: ContentFilterSettings) -> pl.DataFrame:

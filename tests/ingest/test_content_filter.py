@@ -61,13 +61,14 @@ def test_a_month_granular_date_counts_as_that_month():
             row("month_jun", published_at=datetime(2026, 6, 1, tzinfo=UTC)),
             row("precise_old", published_at=datetime(2026, 7, 20, 9, 30, tzinfo=UTC)),
             row("first_not_midnight", published_at=datetime(2026, 7, 1, 8, tzinfo=UTC)),
+            row("precise_at_oldest", published_at=datetime(2026, 7, 29, tzinfo=UTC)),
         ],
         max_age_days=7,
     )
     reasons = {k: v["filter_reason"] for k, v in out.items()}
     assert reasons == {
         "month_aug": None, "month_jul": None, "month_jun": "outside_day", "precise_old": "outside_day",
-        "first_not_midnight": "outside_day",
+        "first_not_midnight": "outside_day", "precise_at_oldest": None,
     }
 
 
