@@ -75,6 +75,12 @@ def title_tokens(title: str | None) -> dict[str, bool]:
     return out
 
 
+def written_lower(tokens: Sequence[dict[str, bool]]) -> set[str]:
+    """Tokens some title writes in lower case: words, not names, even where a title starts with one
+    or capitalises every word ("Improving …", "Introducing …")."""
+    return {t for toks in tokens for t, named in toks.items() if not named}
+
+
 def cjk_share(title: str | None) -> float:
     """Share of the title's letters that are CJK characters."""
     text = title or ""
@@ -133,6 +139,7 @@ class TitleEvidence:
         self.idf = {t: math.log((n_docs + 1) / (c + 0.5)) for t, c in df.items()}
         self.cjk = [is_cjk_title(t) for t in titles]
         self.weight = [sum(self.idf[t] for t in toks) for toks in tokens]
+        self.common = written_lower(tokens) if cfg.cluster_names_never_lower else set()
 
     def same_story(
         self, i: int, j: int, cosine: float, same_day: bool = True, cosine_ml: float | None = None
@@ -153,7 +160,7 @@ class TitleEvidence:
             if floor is not None and cosine_ml is not None and cosine_ml < floor:
                 return False
             return len(rare) >= cfg.cluster_min_shared_cjk and w >= cfg.cluster_min_title_overlap_cjk
-        named = [t for t in rare if a[t] and b[t]]
+        named = [t for t in rare if a[t] and b[t] and t not in self.common]
         if cosine < cfg.cluster_min_similarity or not (named or len(rare) >= 2):
             return False
         need = cfg.cluster_min_evidence if same_day else cfg.cluster_min_evidence_cross_day

@@ -22,7 +22,7 @@ from datetime import date
 
 import numpy as np
 
-from bitbybit_assets.curate.clustering import ClusterRows, title_tokens
+from bitbybit_assets.curate.clustering import ClusterRows, title_tokens, written_lower
 from bitbybit_base.settings import CurationSettings
 
 
@@ -40,6 +40,7 @@ class RelatedStories:
         self.df: Counter[str] = Counter()
         for toks in {frozenset(t) for t in self.tokens}:  # distinct titles: syndicated copies count once
             self.df.update(toks)
+        self.common = written_lower(self.tokens)
         self.emb = emb
         self.emb_ml = emb_ml if emb_ml is not None and cfg.pick_check_multilingual else None
         self.rare_df = cfg.cluster_rare_df
@@ -49,10 +50,11 @@ class RelatedStories:
 
     def shared_evidence(self, i: int, j: int, min_rare: int = 1) -> list[str]:
         """The rare title tokens ``i`` and ``j`` share, when they are enough (a name, or two tokens;
-        ``min_rare`` at least)."""
+        ``min_rare`` at least). A name is capitalised or has a digit in both titles and is never
+        written in lower case in the window."""
         a, b = self.tokens[i], self.tokens[j]
         rare = sorted(t for t in a.keys() & b.keys() if self.df[t] <= self.rare_df)
-        named = [t for t in rare if a[t] and b[t]]
+        named = [t for t in rare if a[t] and b[t] and t not in self.common]
         return rare if (named or len(rare) >= 2) and len(rare) >= min_rare else []
 
     def cosine(self, i: int, j: int) -> float:

@@ -55,6 +55,21 @@ def test_a_shared_rare_name_and_a_moderate_cosine_make_two_rows_related():
     assert not off.related(0, 1)
 
 
+def test_a_capitalised_word_written_in_lower_case_elsewhere_is_not_a_name():
+    # "Improving" starts both titles, but the window also has "improving" mid-title: a word, not a name
+    titles = [
+        "Improving GPT-5.6 Sol in ChatGPT for free users",
+        "Improving Fable 5's biology safeguards",
+        "Notes on improving sleep with data",
+    ]
+    emb, titles = pad(vectors([0.5, 0.1]), titles)
+    test = RelatedStories(titles, emb, None, CurationSettings())
+    assert test.shared_evidence(0, 1) == [] and not test.related(0, 1)
+    # without the lower-case use the shared first word still reads as a name
+    alone = RelatedStories(titles[:2] + titles[3:], np.delete(emb, 2, axis=0), None, CurationSettings())
+    assert alone.shared_evidence(0, 1) == ["improv"] and alone.related(0, 1)
+
+
 def test_the_multilingual_cosine_counts_only_when_asked():
     titles = ["Glimmer ships to developers", "Glimmer review after one week"]
     emb, titles = pad(vectors([0.3]), titles)
