@@ -192,7 +192,10 @@ class CurationSettings(_Section):
     cluster_min_evidence_cross_day: float = 1.1  # the same, linking to an earlier day's cluster
     cluster_rare_df: int = 5  # a title token in at most this many distinct titles of the window is rare
     # a capitalised title word counts as a name only if no title of the window writes it in lower case
-    cluster_names_never_lower: bool = False
+    cluster_names_never_lower: bool = True
+    # two Latin titles whose shared name is followed by different words, one with a digit ("Grok 4.6" /
+    # "Grok Bot"), are different stories
+    cluster_version_veto: bool = True
     cluster_linkage: float = 0.45  # mean cosine a row needs to the cluster it joins (stops chaining)
     # With the multilingual encoder (embeddings.multilingual_model): same story across languages
     # (en<->zh) when its cosine is at least this (chosen on the shared dev days only).

@@ -75,6 +75,27 @@ def title_tokens(title: str | None) -> dict[str, bool]:
     return out
 
 
+def name_followers(title: str | None) -> dict[str, str]:
+    """Capitalised title word (stemmed, lower-cased) -> the word right after it, lower-cased."""
+    words = _WORD.findall((title or "").replace("’", "'"))
+    out: dict[str, str] = {}
+    for a, b in zip(words, words[1:], strict=False):
+        if a[0].isupper() and not any(ch.isdigit() for ch in a):
+            out.setdefault(_stem(a.lower()), b.lower().rstrip("."))
+    return out
+
+
+def different_versions(a: dict[str, str], b: dict[str, str], common: set[str]) -> bool:
+    """Two titles name different versions of one thing: a shared name (never written in lower case)
+    is followed by different words, one of them with a digit ("Grok 4.6" / "Grok Bot", "Magnitude
+    7.4" / "Magnitude 7.7")."""
+    for name in a.keys() & b.keys():
+        x, y = a[name], b[name]
+        if name not in common and x != y and any(ch.isdigit() for ch in x + y):
+            return True
+    return False
+
+
 def written_lower(tokens: Sequence[dict[str, bool]]) -> set[str]:
     """Tokens some title writes in lower case: words, not names, even where a title starts with one
     or capitalises every word ("Improving …", "Introducing …")."""
@@ -123,6 +144,9 @@ class TitleEvidence:
       name-like title token (capitalised or with a digit in both) or two rare tokens, cosine >= ``cluster_min_similarity`` and cosine + IDF-weighted title overlap
       >= ``cluster_min_evidence`` (strong wording overlap makes up for a weaker embedding match);
       a link to an earlier day needs ``cluster_min_evidence_cross_day`` (follow-ups are new stories).
+      A word some title of the window writes in lower case is no name (``cluster_names_never_lower``),
+      and two titles naming different versions of one name ("Grok 4.6" / "Grok Bot") are never the
+      same story (``cluster_version_veto``).
     * CJK titles (the English model embeds them poorly): ``cluster_min_shared_cjk`` shared rare
       tokens / character bigrams and an
       IDF-weighted overlap >= ``cluster_min_title_overlap_cjk``, whatever the cosine.
@@ -140,12 +164,19 @@ class TitleEvidence:
         self.cjk = [is_cjk_title(t) for t in titles]
         self.weight = [sum(self.idf[t] for t in toks) for toks in tokens]
         self.common = written_lower(tokens) if cfg.cluster_names_never_lower else set()
+        self.followers = [name_followers(t) for t in titles] if cfg.cluster_version_veto else None
 
     def same_story(
         self, i: int, j: int, cosine: float, same_day: bool = True, cosine_ml: float | None = None
     ) -> bool:
         cfg = self.cfg
         cjk = self.cjk[i] or self.cjk[j]
+        if (
+            not cjk
+            and self.followers is not None
+            and different_versions(self.followers[i], self.followers[j], self.common)
+        ):
+            return False
         if not cjk and cosine >= cfg.cluster_threshold:
             return True
         a, b = self.tokens[i], self.tokens[j]
@@ -181,7 +212,9 @@ class TitleEvidence:
 class _TitleLinks:
     """Same-story links between two CJK titles from their title vectors (see the module docstring)."""
 
-    def __init__(self, emb: np.ndarray | None, is_new: np.ndarray, cjk: Sequence[bool], cfg: CurationSettings):
+    def __init__(
+        self, emb: np.ndarray | None, is_new: np.ndarray, cjk: Sequence[bool], cfg: CurationSettings
+    ):
         n = len(is_new)
         self.threshold = cfg.cluster_threshold_cjk_title
         usable = emb is not None and emb.shape[0] == n and self.threshold is not None
@@ -215,9 +248,9 @@ class _TitleLinks:
         xb = [m for m in b if self.has[m]]
         if not xa or not xb:
             return 0.0
-        return float(self.emb[xa].sum(axis=0, dtype=np.float64) @ self.emb[xb].sum(axis=0, dtype=np.float64)) / (
-            len(xa) * len(xb)
-        )
+        return float(
+            self.emb[xa].sum(axis=0, dtype=np.float64) @ self.emb[xb].sum(axis=0, dtype=np.float64)
+        ) / (len(xa) * len(xb))
 
 
 def new_cluster_id(seed_key: str) -> str:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from bitbybit_assets.curate.clustering import ClusterRows, assign_clusters, title_tokens
+from bitbybit_assets.curate.clustering import (
+    ClusterRows,
+    assign_clusters,
+    different_versions,
+    name_followers,
+    title_tokens,
+    written_lower,
+)
 from bitbybit_base.settings import CurationSettings
 
 CFG = CurationSettings()
@@ -125,6 +132,42 @@ def test_title_tokens():
     assert toks["openai"] is True and toks["gpt-5"] is True and "today" in toks and toks["launche"] is False
     assert "the" not in title_tokens("The model")
     assert "长鑫" in title_tokens("长鑫拒绝")
+
+
+def test_different_versions_of_one_name_are_different_stories():
+    assert name_followers("Introducing Grok 4.6") == {"introduc": "grok", "grok": "4.6"}
+    bot, v46, copilot = (
+        name_followers(t) for t in ("Introducing Grok Bot", "Grok 4.6", "Grok 4.6 in GitHub Copilot")
+    )
+    assert different_versions(bot, v46, set()) and not different_versions(v46, copilot, set())
+    quake = [
+        name_followers(t)
+        for t in ("Magnitude 7.4 Earthquake in Colombia", "Magnitude 7.7 Earthquake in Indonesia")
+    ]
+    assert different_versions(*quake, set())
+    assert not different_versions(*quake, {"magnitude"})  # a word written in lower case elsewhere is no name
+    pay = [name_followers(t) for t in ("Meta Ordered to Pay $942M", "Court orders Meta to pay $567M")]
+    assert not different_versions(*pay, set())  # "Pay" is capitalised in one title only
+    assert written_lower([title_tokens("Improving X"), title_tokens("Notes on improving sleep")]) == {
+        "improv",
+        "sleep",
+    }  # "Notes" starts its title
+
+
+def test_a_version_conflict_keeps_even_identical_vectors_apart():
+    titles = ["Introducing Grok 4.6", "Introducing Grok Bot", "Grok 4.6 scores 61 on a benchmark"]
+    rows = ClusterRows(
+        keys=["a", "b", "c"],
+        titles=titles,
+        emb=np.ones((3, 4), dtype=np.float32) / 2.0,  # cosine 1.0 between every pair
+        history_cluster=[None] * 3,
+        same_article=[None] * 3,
+        duplicate_of=[None] * 3,
+    )
+    ids = assign_clusters(rows, CFG)
+    assert ids[0] == ids[2] != ids[1]
+    off = CFG.model_copy(update={"cluster_version_veto": False})
+    assert len(set(assign_clusters(rows, off))) == 1
 
 
 def _cjk_rows(emb_ml: np.ndarray | None) -> ClusterRows:
