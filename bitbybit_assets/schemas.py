@@ -228,6 +228,7 @@ SCORED_ARTICLES = {
     "f_title_words": pl.Float64,
     "f_cjk_share": pl.Float64,
     "f_ad_score": pl.Float64,
+    "f_title_version": pl.Float64,  # 1 when the title names a versioned thing (curate.pipeline.has_version)
     "f_text_score": pl.Float64,  # null without a ranker that has a text map (curate/text_score.py)
     "model_score": pl.Float64,  # 0..1; final_score = 10 * best model_score of the story * (1 - ad_score)
     "score_explanation": pl.String,  # the largest feature contributions

@@ -26,6 +26,7 @@ from bitbybit_assets.curate.scoring import (
     content_types,
     coverage_score,
     final_score,
+    has_version,
     offtopic_similarity,
     quality_score,
     relevance_scores,
@@ -277,6 +278,7 @@ def score_day(
         "f_title_words": [float(len((t or "").split())) for t in titles],
         "f_cjk_share": [cjk_share(t) for t in titles],
         "f_ad_score": [d.ad_score for d in ad_dec],
+        "f_title_version": [1.0 if has_version(t) else 0.0 for t in titles],
     }
     feats = {k: [round(float(v), 4) for v in vals] for k, vals in feats.items()}
     mlm = config.embeddings.multilingual_model  # f_text_score reads its vectors (curate/text_score.py)

@@ -39,6 +39,7 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "f_cjk_share",  # share of CJK letters in the title
     "f_ad_score",  # the ad detector's 0..1 score
     "f_text_score",  # log-odds of relevance >= 2 from the multilingual vector (curate.text_score)
+    "f_title_version",  # 1 when the title names a versioned thing ("Gemini 3.7 Flash", "DeepSeek V4")
 )
 # Categorical columns one-hot encoded as "<column>=<value>" features.
 CATEGORICAL_COLUMNS: tuple[str, ...] = ("feed_category", "content_type")

@@ -211,6 +211,18 @@ def content_types(titles: Sequence[str | None], emb: np.ndarray, protos: Prototy
     return out
 
 
+# a letters-then-number word (not after "$") or a dotted number, not followed by "%" or more digits
+_VERSION = re.compile(
+    r"(?<![$\w.])(?:[A-Za-z][A-Za-z-]*\d+(?:\.\d+)*[A-Za-z]?|\d+\.\d+(?:\.\d+)*)(?![\w%]|\.\d)"
+)
+
+
+def has_version(title: str | None) -> bool:
+    """The title names a versioned thing: a word with letters then a number ("GPT-5.6", "V4", "K3") or
+    a dotted number ("Gemini 3.7"); not money ("$13.3B"), shares ("3.5%") or plain counts ("Top 10")."""
+    return _VERSION.search(title or "") is not None
+
+
 def coverage_score(distinct_feeds: int) -> float:
     """0..10: a story covered by more independent feeds matters more (saturates at 4 feeds)."""
     return float(min(10.0, max(0, distinct_feeds - 1) * 10.0 / 3.0))

@@ -196,6 +196,7 @@ def test_picks_are_explained_by_the_feature_columns_alone(scored):
     tc = row(scored, "Zorblax launches", "techcrunch")
     assert tc["f_coverage_feeds"] == 2.0 and tc["f_story_age_days"] == 0.0
     assert row(scored, "Quillon 3 from Zorblax")["f_story_age_days"] == 1.0
+    assert row(scored, "Quillon 3 from Zorblax")["f_title_version"] == 0.0  # "Quillon 3": no dotted version
 
 
 def test_hand_weighted_formula_without_a_ranker(encoder):

@@ -25,7 +25,8 @@ def signal_rows(n: int = 600) -> tuple[list[str], np.ndarray, np.ndarray, np.nda
     rows = {c: list(rng.normal(size=n)) for c in FEATURE_COLUMNS}
     rows["content_type"] = ["news" if i % 2 else "funding" for i in range(n)]
     signal = np.array(rows["f_topic_similarity"]) + 0.5 * np.array(rows["f_coverage_feeds"])
-    relevance = np.digitize(signal + rng.normal(scale=0.3, size=n), [-0.5, 0.5, 1.5])
+    noise = np.random.default_rng(1).normal(scale=0.3, size=n)  # its own draws: same with more features
+    relevance = np.digitize(signal + noise, [-0.5, 0.5, 1.5])
     return names, feature_matrix(rows, names), relevance, signal
 
 
