@@ -35,6 +35,7 @@ from desk import (
     csrf,
     feeds_admin,
     login,
+    passwords,
     preview,
     public,
     replays,
@@ -210,6 +211,7 @@ def create_app(state: DeskState | None = None) -> Starlette:
         state.launcher = launcher_from_env(data_dir() / "desk" / "launches", env=environment())
     state.dagster_url = state.dagster_url or dagster_ui_url()
     templates = build_templates(state)
+    passwords.prepare()
 
     def load_user(username: str) -> DeskUser | None:
         with open_desk(state.postgres) as db:
