@@ -75,23 +75,47 @@ def title_tokens(title: str | None) -> dict[str, bool]:
     return out
 
 
-def name_followers(title: str | None) -> dict[str, str]:
-    """Capitalised title word (stemmed, lower-cased) -> the word right after it, lower-cased."""
-    words = _WORD.findall((title or "").replace("’", "'"))
-    out: dict[str, str] = {}
-    for a, b in zip(words, words[1:], strict=False):
-        if a[0].isupper() and not any(ch.isdigit() for ch in a):
-            out.setdefault(_stem(a.lower()), b.lower().rstrip("."))
+NAME_RUN = 4  # longest run of capitalised words kept as one name ("Grok Voice Think Fast")
+
+
+def _has_digit(word: str | None) -> bool:
+    return word is not None and any(ch.isdigit() for ch in word)
+
+
+def name_followers(title: str | None) -> dict[str, tuple[str, str | None]]:
+    """Capitalised title word (stemmed, lower-cased) -> (the word right after it, the first of the
+    next two words with a digit: its version), lower-cased; also each run of 2 to ``NAME_RUN``
+    capitalised words ending there, its stems joined by spaces ("grok voice think fast" -> ("2.0",
+    "2.0")), so a name of several words is compared as a whole."""
+    raw = _WORD.findall((title or "").replace("’", "'"))
+    words = [w.lower().rstrip(".") for w in raw]
+    caps = [w[0].isupper() and not _has_digit(w) for w in raw]
+    out: dict[str, tuple[str, str | None]] = {}
+    run: list[str] = []  # stems of the capitalised words up to the current one
+    for i in range(len(words) - 1):
+        if not caps[i]:
+            run = []
+            continue
+        run = [*run, _stem(words[i])][-NAME_RUN:]
+        version = next((w for w in words[i + 1 : i + 3] if _has_digit(w)), None)
+        for start in range(len(run)):
+            out.setdefault(" ".join(run[start:]), (words[i + 1], version))
     return out
 
 
-def different_versions(a: dict[str, str], b: dict[str, str], common: set[str]) -> bool:
-    """Two titles name different versions of one thing: a shared name (never written in lower case)
-    is followed by different words, one of them with a digit ("Grok 4.6" / "Grok Bot", "Magnitude
-    7.4" / "Magnitude 7.7")."""
+def different_versions(
+    a: dict[str, tuple[str, str | None]], b: dict[str, tuple[str, str | None]], common: set[str]
+) -> bool:
+    """Two titles name different versions of one thing: a shared name (a word never written in lower
+    case, or a run of capitalised words with one such word in it) is followed by different words, one
+    of them with a digit ("Grok 4.6" / "Grok Bot", "Magnitude 7.4" / "Magnitude 7.7", "Grok Voice
+    Think Fast 1.0" / "… 2.0" though "fast" is a common word), unless both name the same version
+    within two words ("Gemini Robotics 2" / "Gemini Robotics ER 2": companion posts)."""
     for name in a.keys() & b.keys():
-        x, y = a[name], b[name]
-        if name not in common and x != y and any(ch.isdigit() for ch in x + y):
+        (x, vx), (y, vy) = a[name], b[name]
+        if x == y or not (_has_digit(x) or _has_digit(y)) or (vx is not None and vx == vy):
+            continue
+        if any(w not in common for w in name.split(" ")):
             return True
     return False
 

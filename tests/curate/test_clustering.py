@@ -135,7 +135,17 @@ def test_title_tokens():
 
 
 def test_different_versions_of_one_name_are_different_stories():
-    assert name_followers("Introducing Grok 4.6") == {"introduc": "grok", "grok": "4.6"}
+    assert name_followers("Introducing Grok 4.6") == {
+        "introduc": ("grok", "4.6"), "grok": ("4.6", "4.6"), "introduc grok": ("4.6", "4.6")
+    }
+    fast = [name_followers(t) for t in ("Grok Voice Think Fast 1.0", "Introducing Grok Voice Think Fast 2.0")]
+    assert fast[0]["grok voice think fast"] == ("1.0", "1.0") and fast[1]["grok voice think fast"] == ("2.0", "2.0")
+    assert different_versions(*fast, {"fast", "think", "voice"})  # a run with one name in it is a name
+    assert not different_versions(*fast, {"fast", "think", "voice", "grok"})
+    assert set(name_followers("How Big Tech Won")) == {"how", "big", "how big", "tech", "big tech", "how big tech"}
+    robotics = [name_followers(t) for t in ("Gemini Robotics 2 brings whole body intelligence",
+                                           "Gemini Robotics ER 2: powering robotics with video understanding")]
+    assert not different_versions(*robotics, set())  # companion posts: the same version "2" after the name
     bot, v46, copilot = (
         name_followers(t) for t in ("Introducing Grok Bot", "Grok 4.6", "Grok 4.6 in GitHub Copilot")
     )
