@@ -26,16 +26,25 @@ def _read(path: Path) -> tuple[str, list[str]]:
     return lines[0], [line for line in lines[1:] if line.strip()]
 
 
-def _check_day(day: str, rows: dict[str, list[str]]) -> None:
+def _column(header: str, name: str) -> int:
+    return header.split("\t").index(name)
+
+
+def _check_day(day: str, headers: dict[str, str], rows: dict[str, list[str]]) -> None:
     for kind, lines in rows.items():
         bad = [line for line in lines if line.split("\t", 1)[0] != day]
         if bad:
             raise ValueError(f"pending/{day}_{kind}.tsv: {len(bad)} rows of another date, e.g. {bad[0][:80]!r}")
-    keys = [tuple(line.split("\t")[1:3]) for line in rows["items"]]
-    if keys != [tuple(line.split("\t")[1:3]) for line in rows["labels"]]:
+
+    def keys(kind: str) -> list[tuple[str, str]]:
+        feed, entry = _column(headers[kind], "feed_slug"), _column(headers[kind], "entry_id")
+        return [(f[feed], f[entry]) for f in (line.split("\t") for line in rows[kind])]
+
+    if keys("items") != keys("labels"):
         raise ValueError(f"pending/{day}: items and labels do not list the same (feed_slug, entry_id) in order")
-    stories = {line.split("\t")[7] for line in rows["labels"]}
-    missing = [line.split("\t")[2] for line in rows["ideal"] if line.split("\t")[2] not in stories]
+    story_l, story_i = _column(headers["labels"], "story"), _column(headers["ideal"], "story")
+    stories = {line.split("\t")[story_l] for line in rows["labels"]}
+    missing = [s for s in (line.split("\t")[story_i] for line in rows["ideal"]) if s not in stories]
     if missing:
         raise ValueError(f"pending/{day}_ideal.tsv: stories without a labelled item that day: {missing}")
 
@@ -53,7 +62,7 @@ def merge(days: list[str], root: Path = LABELS) -> dict[str, int]:
             if any(line.split("\t", 1)[0] == day for line in merged[kind][1]):
                 raise ValueError(f"{kind}.tsv already holds {day}")
             rows[kind] = lines
-        _check_day(day, rows)
+        _check_day(day, {kind: merged[kind][0] for kind in KINDS}, rows)
         pending[day] = rows
     added = {}
     for kind in KINDS:

@@ -49,6 +49,10 @@ def _stem(w: str) -> str:
     return w
 
 
+def _has_digit(word: str | None) -> bool:
+    return word is not None and any(ch.isdigit() for ch in word)
+
+
 def title_tokens(title: str | None) -> dict[str, bool]:
     """Title tokens -> "looks like a name" (capitalised, has a digit, or a CJK bigram).
 
@@ -59,10 +63,10 @@ def title_tokens(title: str | None) -> dict[str, bool]:
     text = re.sub(r"'s\b", "", text)
     out: dict[str, bool] = {}
     for raw in _WORD.findall(text):
-        named = raw[0].isupper() or any(ch.isdigit() for ch in raw)
+        named = raw[0].isupper() or _has_digit(raw)
         low = raw.lower().rstrip(".")
         # "open-weights" and "open weights" are the same words; "gpt-5" stays one token
-        parts = low.split("-") if "-" in low and not any(ch.isdigit() for ch in low) else [low]
+        parts = low.split("-") if "-" in low and not _has_digit(low) else [low]
         for part in parts:
             if part in _STOP or (len(part) < 2 and not part.isdigit()):
                 continue
@@ -76,10 +80,6 @@ def title_tokens(title: str | None) -> dict[str, bool]:
 
 
 NAME_RUN = 4  # longest run of capitalised words kept as one name ("Grok Voice Think Fast")
-
-
-def _has_digit(word: str | None) -> bool:
-    return word is not None and any(ch.isdigit() for ch in word)
 
 
 def name_followers(title: str | None) -> dict[str, tuple[str, str | None]]:
