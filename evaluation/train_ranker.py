@@ -3,7 +3,7 @@
     .venv/bin/python -m evaluation.train_ranker            # writes bitbybit_assets/curate/models/ranker.json
     make train-ranker                                      # the same
 
-The artefact holds the feature names, scaling, the three heads (extra trees by default, ``--kind logistic``), the pick floor, the training days,
+The artefact holds the feature names, scaling, both heads (extra trees by default, ``--kind logistic``), the pick floor, the training days,
 the leave-days-out figures of this training recipe (each day scored by a model that never saw it) and
 the command. The pipeline loads it by default (``curation.ranker: default``).
 """

@@ -2,12 +2,10 @@
 
 Pure numpy (no Dagster, no I/O except reading the JSON artefact). The features of a row are
 columns of ``scored_articles`` (``FEATURE_COLUMNS`` plus one-hots of ``feed_category`` and
-``content_type``), so a pick can be explained from that table alone: ``model_score`` is the expected
-nDCG gain (2^relevance - 1) of the row over 7, ``(P(rel >= 1) + 2 P(rel >= 2) + 4 P(rel = 3)) / 7``,
-each probability a head over the standardised features: extra trees (``curate.forest``, the default
-``kind``) or a logistic function (``Head``). An artefact without the ``listed`` head (P(rel >= 1),
-before 2026-12-03) scores ``(P(rel >= 2) + 2 P(rel = 3)) / 3`` as it was trained to.
-The artefact (``models/ranker.json``) holds the feature names, the scaling, the heads, the pick
+``content_type``), so a pick can be explained from that table alone: ``model_score`` is
+``(P(relevance >= 2) + 2 * P(relevance = 3)) / 3``, each probability a head over the standardised
+features: extra trees (``curate.forest``, the default ``kind``) or a logistic function (``Head``).
+The artefact (``models/ranker.json``) holds the feature names, the scaling, both heads, the pick
 floor, the text map of ``f_text_score`` (``TextProjection``, fitted by ``curate.text_score``), the
 training days and the cross-validated metrics; ``python -m evaluation.train_ranker`` writes it.
 """
@@ -136,7 +134,6 @@ class Ranker:
     scale: list[float]
     relevant: Head | ForestHead  # P(relevance >= 2)
     top: Head | ForestHead  # P(relevance == 3)
-    listed: Head | ForestHead | None = None  # P(relevance >= 1); None in artefacts before it
     pick_floor: float = 0.0  # model_score below which a row is never picked (quiet days stay short)
     version: str = ""
     meta: dict = field(default_factory=dict)  # training days, metrics, command
@@ -151,12 +148,9 @@ class Ranker:
         return p2, np.minimum(self.top.probability(z), p2)
 
     def score(self, x: np.ndarray) -> np.ndarray:
-        """model_score in 0..1: the expected gain 2^relevance - 1 over its maximum (7)."""
+        """model_score in 0..1."""
         p2, p3 = self.probabilities(x)
-        if self.listed is None:
-            return (p2 + 2.0 * p3) / 3.0
-        p1 = np.maximum(self.listed.probability(self._z(x)), p2)
-        return (p1 + 2.0 * p2 + 4.0 * p3) / 7.0
+        return (p2 + 2.0 * p3) / 3.0
 
     def explain(self, x_row: np.ndarray, k: int = 3) -> str:
         """The ``k`` largest contributions to the relevance head, e.g. "f_keyword_points +0.12"
@@ -180,7 +174,6 @@ class Ranker:
             "scale": [round(v, 6) for v in self.scale],
             "relevant": self.relevant.to_json(),
             "top": self.top.to_json(),
-            **({"listed": self.listed.to_json()} if self.listed is not None else {}),
             "pick_floor": round(self.pick_floor, 4),
             **({"text": self.text.to_json()} if self.text is not None else {}),
             "meta": self.meta,
@@ -194,7 +187,6 @@ class Ranker:
             scale=list(d["scale"]),
             relevant=head_from_json(d["relevant"]),
             top=head_from_json(d["top"]),
-            listed=head_from_json(d["listed"]) if d.get("listed") else None,
             pick_floor=float(d.get("pick_floor", 0.0)),
             version=str(d.get("version", "")),
             meta=dict(d.get("meta", {})),
@@ -240,8 +232,7 @@ def fit_ranker(
     pick_floor: float = 0.0,
     kind: str = "extra_trees",
 ) -> Ranker:
-    """The three heads (relevance >= 2, = 3, >= 1) on rows ``x`` with labels ``relevance`` (0..3; ads
-    already set to 0).
+    """Both heads on rows ``x`` with labels ``relevance`` (0..3; ads already set to 0).
 
     ``kind``: ``extra_trees`` (``curate.forest``; ``l2`` unused) or ``logistic`` (L2 ``l2``).
     """
@@ -252,6 +243,6 @@ def fit_ranker(
     scale[scale < 1e-9] = 1.0
     z = (x - mean) / scale
     heads: list[Head | ForestHead] = []
-    for y in ((relevance >= 2), (relevance >= 3), (relevance >= 1)):
+    for y in ((relevance >= 2), (relevance >= 3)):
         heads.append(fit_forest(z, y) if kind == "extra_trees" else fit_logistic(z, y.astype(np.float64), l2))
-    return Ranker(features, mean.tolist(), scale.tolist(), heads[0], heads[1], heads[2], pick_floor)
+    return Ranker(features, mean.tolist(), scale.tolist(), heads[0], heads[1], pick_floor)
