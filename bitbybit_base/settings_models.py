@@ -170,8 +170,8 @@ class AdSettings(_Section):
 
 class CurationSettings(_Section):
     top_n: int = Field(20, ge=1)
-    per_feed_cap: int = Field(7, ge=1)
-    max_source_share: float = Field(0.35, gt=0.0, le=1.0)  # of top_n, per source (feed / linked domain)
+    per_feed_cap: int = Field(8, ge=1)
+    max_source_share: float = Field(0.40, gt=0.0, le=1.0)  # of top_n, per source (feed / linked domain)
     max_content_type_share: float = Field(0.5, gt=0.0, le=1.0)  # of top_n, per content type
     # The learned ranker (bitbybit_assets/curate/ranker.py): "default" = the packaged artefact
     # bitbybit_assets/curate/models/ranker.json, a path to another one, or null for the
