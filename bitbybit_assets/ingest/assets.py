@@ -102,6 +102,7 @@ def feed_entries(
     raw = raw_feeds if raw_feeds.collect_schema().names() else pl.DataFrame(schema=RAW_FEEDS).lazy()
     present = set(raw.select("partition_date").unique().collect()["partition_date"].to_list())
     frames, unrecoverable = [], []
+    backlog: dict[str, int] = {}  # feed -> back-catalogue entries of its first snapshot, skipped
     for day in days_in_context(context):
         if day not in present:
             raise dg.Failure(f"raw_feeds has no rows for {day}: materialise raw_feeds for that day first")
@@ -121,13 +122,16 @@ def feed_entries(
             else pl.DataFrame()
         )
         today = raw.filter(pl.col("partition_date") == day).collect()
-        frames.append(new_entries(day, today, seen_ids(history), feeds, cfg.ingest.limits))
+        watching = not history.is_empty()  # earlier snapshots exist: a feed without any is new to us
+        frames.append(new_entries(day, today, seen_ids(history), feeds, cfg.ingest.limits, watching, backlog))
     forget_parsed()  # documents raw_feeds kept in this process that no day here needed
     out = pl.concat(frames) if frames else pl.DataFrame(schema=FEED_ENTRIES)
     context.add_output_metadata(
         {
             "new_entries": out.height,
             "history_days_unavailable": len(set(unrecoverable)),
+            "first_snapshot_backlog_skipped": sum(backlog.values()),
+            "first_snapshot_feeds": ", ".join(f"{k} ({v})" for k, v in sorted(backlog.items())) or "none",
             "per_feed": dg.MetadataValue.md(
                 markdown_table(out.group_by("feed_name").len().sort("feed_name"))
             ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
@@ -17,13 +17,22 @@ def new_entries(
     seen: dict[str, set[str]],
     feeds: dict[str, FeedConfig],
     limits: IngestLimits | None = None,
+    watching: bool = False,
+    backlog: dict[str, int] | None = None,
 ) -> pl.DataFrame:
     """Entries of ``day``'s snapshots whose id was not seen in the same feed before.
 
     ``raw_day`` holds that day's raw_feeds rows; only ``ok`` documents are parsed (or taken as the
     bronze stage of this process parsed them). An id that occurs twice in one document counts once
     (first position wins).
+
+    ``watching``: the pipeline already has snapshots of earlier days. A feed without any of them
+    (added to the configuration, or back after a gap longer than the history) then shows its whole
+    back catalogue at once; of such a first snapshot only entries published since the start of the
+    day before (or undated ones) are new, older ones belong to days nobody watched. ``backlog``
+    (when given) receives the number skipped per feed.
     """
+    since = datetime.combine(day - timedelta(days=1), time.min, tzinfo=UTC)
     rows: list[dict] = []
     for raw in raw_day.filter(pl.col("fetch_status") == "ok").sort("feed_name").iter_rows(named=True):
         name = raw["feed_name"]
@@ -32,6 +41,7 @@ def new_entries(
         except FeedDocumentError:
             continue  # raw_feed_rows already marked such a document as an error
         already = seen.get(name, set())
+        first_sighting = watching and name not in seen
         cfg = feeds.get(name)
         emitted: set[str] = set()
         for position, entry in enumerate(doc.entries):
@@ -43,6 +53,10 @@ def new_entries(
                 entry, feed_name=name, feed_language=doc.language, position=position, limits=limits
             )
             if row is None:
+                continue
+            if first_sighting and row["published_at"] is not None and row["published_at"] < since:
+                if backlog is not None:
+                    backlog[name] = backlog.get(name, 0) + 1
                 continue
             row.update(
                 partition_date=day,
