@@ -58,6 +58,10 @@ def test_live_day_with_validators_retry_after_and_errors(live_config):
                     http_status=200, content=doc("techcrunch"), etag='"tc-1"'),
         FetchResult("cacm", server.url("/cacm.xml"), "http", "ok", datetime.now(UTC), http_status=200,
                     content=doc("cacm"), last_modified="Wed, 05 Aug 2026 20:00:00 GMT"),
+        # busy-feed was watched before (other posts), so today's posts are new to it, however old their dates;
+        # a feed's very first snapshot keeps only posts since the day before (tests/ingest/test_first_snapshot.py)
+        FetchResult("busy-feed", server.url("/busy-feed.xml"), "http", "ok", datetime.now(UTC), http_status=200,
+                    content=doc("anthropic-news")),
     ]
     lh.write_days("raw_feeds", raw_feed_rows(earlier, prior), earlier, earlier)
 
