@@ -138,6 +138,8 @@ def run_child(args: list[str], env: dict[str, str], log_path: Path, timeout_s: f
                 break
             time.sleep(poll_s)
     wall = time.perf_counter() - t0
+    if not hwm:  # exited before any sample could read /proc (a child of a few ms): rusage's peak, an upper bound
+        hwm = usage.ru_maxrss
     proc.returncode = os.waitstatus_to_exitcode(status)
     text = log_path.read_text(errors="replace")
     return ChildRun(
