@@ -60,6 +60,6 @@ def filtered_articles_for_days(
             if has_day(archive_dir, day - timedelta(days=i))
         ]
         seen = seen_ids(pl.concat(history) if history else pl.DataFrame())
-        entries = new_entries(day, raw(day), seen, by_name, limits, watching=bool(history))
+        entries = new_entries(day, raw(day), seen, by_name, limits)
         frames.append(apply_content_filter(entries, day, cfg))
     return pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()

@@ -122,8 +122,7 @@ def feed_entries(
             else pl.DataFrame()
         )
         today = raw.filter(pl.col("partition_date") == day).collect()
-        watching = not history.is_empty()  # earlier snapshots exist: a feed without any is new to us
-        frames.append(new_entries(day, today, seen_ids(history), feeds, cfg.ingest.limits, watching, backlog))
+        frames.append(new_entries(day, today, seen_ids(history), feeds, cfg.ingest.limits, backlog))
     forget_parsed()  # documents raw_feeds kept in this process that no day here needed
     out = pl.concat(frames) if frames else pl.DataFrame(schema=FEED_ENTRIES)
     context.add_output_metadata(

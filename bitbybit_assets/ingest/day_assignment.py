@@ -5,8 +5,8 @@ snapshots, looking back ``history_days`` days through ``raw_feeds``. Snapshots r
 catalogue every day; only entries never seen before in the same feed are new. The rule reads only
 ``raw_feeds`` rows, so the result is the same in whatever order days are materialised, as long as
 the earlier days' ``raw_feeds`` exist (missing history is an error unless explicitly allowed).
-A feed with no snapshot in the history while others have one (its first, or its first after a long
-gap) keeps only entries published since the day before: ``silver.new_entries`` (``watching``).
+A feed with no entry in the history while others have some (its first snapshot, or its first after a
+long gap) keeps only entries published since the day before (``silver.new_entries``).
 """
 
 from __future__ import annotations

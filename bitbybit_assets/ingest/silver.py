@@ -17,7 +17,6 @@ def new_entries(
     seen: dict[str, set[str]],
     feeds: dict[str, FeedConfig],
     limits: IngestLimits | None = None,
-    watching: bool = False,
     backlog: dict[str, int] | None = None,
 ) -> pl.DataFrame:
     """Entries of ``day``'s snapshots whose id was not seen in the same feed before.
@@ -26,11 +25,11 @@ def new_entries(
     bronze stage of this process parsed them). An id that occurs twice in one document counts once
     (first position wins).
 
-    ``watching``: the pipeline already has snapshots of earlier days. A feed without any of them
-    (added to the configuration, or back after a gap longer than the history) then shows its whole
-    back catalogue at once; of such a first snapshot only entries published since the start of the
-    day before (or undated ones) are new, older ones belong to days nobody watched. ``backlog``
-    (when given) receives the number skipped per feed.
+    Once ``seen`` holds any feed (the pipeline is watching), a feed absent from it (added to the
+    configuration, or back after a gap longer than the history) shows its whole back catalogue at
+    once; of such a first snapshot only entries published since the start of the day before (or
+    undated ones) are new, older ones belong to days nobody watched. ``backlog`` (when given)
+    receives the number skipped per feed.
     """
     since = datetime.combine(day - timedelta(days=1), time.min, tzinfo=UTC)
     rows: list[dict] = []
@@ -41,7 +40,7 @@ def new_entries(
         except FeedDocumentError:
             continue  # raw_feed_rows already marked such a document as an error
         already = seen.get(name, set())
-        first_sighting = watching and name not in seen
+        first_sighting = bool(seen) and name not in seen
         cfg = feeds.get(name)
         emitted: set[str] = set()
         for position, entry in enumerate(doc.entries):

@@ -32,25 +32,25 @@ ITEMS = [
 ]
 
 
-def _entries(seen: dict[str, set[str]], watching: bool, backlog: dict[str, int] | None = None) -> list[str]:
+def _entries(seen: dict[str, set[str]], backlog: dict[str, int] | None = None) -> list[str]:
     limits = IngestLimits()
     fetched = FetchResult(feed_name="newcomer", url="https://example.org/feed", source="archive",
                           fetch_status="ok", fetched_at=datetime(2026, 7, 26, 23, 0, tzinfo=UTC),
                           content=_rss(ITEMS))
     raw = raw_feed_rows(DAY, [fetched], limits)
     feeds = {"newcomer": FeedConfig(name="newcomer", url="https://example.org/feed")}
-    out = new_entries(DAY, raw, seen, feeds, limits, watching, backlog)
+    out = new_entries(DAY, raw, seen, feeds, limits, backlog)
     parsing.forget_parsed()
     return sorted(out["entry_id"].to_list())
 
 
 def test_a_feed_first_seen_while_watching_keeps_only_entries_since_yesterday():
     backlog: dict[str, int] = {}
-    kept = _entries({"other-feed": {"x"}}, watching=True, backlog=backlog)
+    kept = _entries({"other-feed": {"x"}}, backlog=backlog)  # another feed was seen: watching
     assert kept == ["today", "undated", "yesterday"]
     assert backlog == {"newcomer": 1}
 
 
 def test_a_known_feed_and_the_pipelines_first_day_keep_every_new_entry():
-    assert _entries({"newcomer": {"old-post"}}, watching=True) == ["last-week", "today", "undated", "yesterday"]
-    assert _entries({}, watching=False) == ["last-week", "today", "undated", "yesterday"]
+    assert _entries({"newcomer": {"old-post"}}) == ["last-week", "today", "undated", "yesterday"]
+    assert _entries({}) == ["last-week", "today", "undated", "yesterday"]  # nothing seen yet: the first day
