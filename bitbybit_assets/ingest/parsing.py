@@ -33,6 +33,10 @@ _HANGUL = re.compile(r"[\uac00-\ud7af]")
 _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f0-9]+(?:['’][A-Za-z]+)?")
 _MIDNIGHT = re.compile(r"\b00:00(:00)?\b|T00:00(:00)?")
 _MIN_YEAR = 1995
+# A scraped listing card flattened into one title: "<date><label><title>" with no spaces between them
+# ("Jul 24, 2026Frontier Red TeamProject Pilot: Can AI control a drone?", anthropic-research).
+_CARD_DATE = re.compile(r"^(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.? \d{1,2}, \d{4}(?=[A-Z0-9])")
+_CARD_LABEL = re.compile(r"^((?:[A-Z][a-z]+ ){0,2}[A-Z][a-z]+)(?=[A-Z0-9])")
 _ENTRY_TAG = re.compile(rb"<(?:item|entry)[\s>/]")
 # a document with this many times max_entries_per_feed entry tags is refused before parsing
 ENTRY_TAG_FACTOR = 10
@@ -167,6 +171,23 @@ def clean_title(raw: str | None) -> str:
     return _WS.sub(" ", text).strip()
 
 
+def split_card_title(title: str) -> tuple[str, str | None]:
+    """(title, label) of a title glued to a listing card's date and section label; other titles unchanged.
+
+    Only a date written straight against the next word marks such a card: then the date is dropped (the
+    entry's published date says it) and a leading label of one to three capitalised words written
+    straight against the title ("Frontier Red Team", "Economic Research") is returned apart.
+    """
+    m = _CARD_DATE.match(title)
+    if not m:
+        return title, None
+    rest = title[m.end() :]
+    label = _CARD_LABEL.match(rest)
+    if not label:
+        return rest, None
+    return rest[label.end() :], label.group(1)
+
+
 def parse_published(entry: Any) -> tuple[datetime | None, str | None, str]:
     """(published_at in UTC, the raw string, quality) — quality is exact|midnight|missing|invalid."""
     raw = entry.get("published") or entry.get("updated") or entry.get("created")
@@ -261,12 +282,13 @@ def normalise_entry(
     url = clean_url(entry.get("link"), max_chars=limits.max_url_chars)
     url = url or clean_url(eid if eid.startswith(("http://", "https://")) else "", max_chars=limits.max_url_chars)
     canon = canonical_url(url)
-    title = clean_text(clean_title(clean_raw(str(entry.get("title") or ""))), max_chars=limits.max_title_chars)
+    raw_title = clean_text(clean_title(clean_raw(str(entry.get("title") or ""))), max_chars=limits.max_title_chars)
+    title, card_label = split_card_title(raw_title)
     summary_html = clean_raw(str(entry.get("summary") or ""), max_chars=limits.max_html_chars) or ""
     content_html = clean_raw(_content_html(entry), max_chars=limits.max_html_chars) or ""
     summary_text = clean_text(html_to_text(summary_html))
     content_text = clean_text(html_to_text(content_html))
-    if summary_text and summary_text.strip() == title:
+    if summary_text and summary_text.strip() in (title, raw_title):
         summary_text = ""  # many generated feeds repeat the title as the description
     if content_text and summary_text and summary_text[:200] in content_text:
         text = content_text
@@ -298,6 +320,7 @@ def normalise_entry(
         "image_url": _image_url(entry, content_html or summary_html, limits.max_url_chars),
         "categories": [
             c for c in (clean_text(t.get("term"), max_chars=100) for t in (entry.get("tags") or [])[:50]) if c
-        ],
+        ]
+        + ([card_label] if card_label else []),
         "position": position,
     }

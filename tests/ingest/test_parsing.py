@@ -11,6 +11,7 @@ from bitbybit_assets.ingest.parsing import (
     normalise_entry,
     parse_document,
     parse_published,
+    split_card_title,
 )
 from bitbybit_assets.text import html_to_text, word_count
 
@@ -120,6 +121,34 @@ def test_helpers():
     assert detect_language("OpenAI released a new reasoning model today with better benchmarks")[0] == "en"
     assert detect_language("谷歌发布新的人工智能模型")[0] == "zh"
     assert detect_language("Shieldstral", fallback="en")[0] == "en"  # short text: the feed's language
+
+
+def test_listing_card_titles_lose_their_date_and_label():
+    """anthropic-research glues each card's date and section label to the title (real feed titles)."""
+    assert split_card_title("Jul 24, 2026Frontier Red TeamProject Pilot: Can AI control a drone?") == (
+        "Project Pilot: Can AI control a drone?", "Frontier Red Team")
+    assert split_card_title("Aug 12, 2026Economic ResearchReviewing the evidence on worker retraining programs") == (
+        "Reviewing the evidence on worker retraining programs", "Economic Research")
+    assert split_card_title("Jul 8, 2026AlignmentAn off switch for dual-use knowledge in AI models") == (
+        "An off switch for dual-use knowledge in AI models", "Alignment")
+    assert split_card_title("Jul 13, 2026Societal ImpactsClaude’s values across models and languages") == (
+        "Claude’s values across models and languages", "Societal Impacts")
+    assert split_card_title("Jul 9, 2026Claude plays robotics") == ("Claude plays robotics", None)
+    # without a date written against the next word nothing changes
+    for title in ("Jul 24, 2026: what shipped", "DeepMind releases Gemini 3.7", "Project Pilot: Can AI control a drone?",
+                  "Jul 24 2026Recap"):
+        assert split_card_title(title) == (title, None)
+
+
+def test_a_card_entry_keeps_its_label_as_a_category_and_drops_the_repeated_description():
+    entry = feedparser.FeedParserDict(
+        id="https://www.anthropic.com/research/project-pilot", link="https://www.anthropic.com/research/project-pilot",
+        title="Jul 24, 2026Frontier Red TeamProject Pilot: Can AI control a drone?",
+        summary="Jul 24, 2026Frontier Red TeamProject Pilot: Can AI control a drone?")
+    row = normalise_entry(entry, feed_name="anthropic-research", feed_language="en", position=0)
+    assert row["title"] == "Project Pilot: Can AI control a drone?"
+    assert row["categories"] == ["Frontier Red Team"]
+    assert row["clean_text"] == ""  # the description only repeated the card: a title-only entry
 
 
 def test_parse_published_odd_years():
