@@ -16,15 +16,9 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from bitbybit_assets.ingest.parsing import (
-    FeedDocumentError,
-    clean_title,
-    parse_document,
-    parse_published,
-    split_card_title,
-)
+from bitbybit_assets.ingest.parsing import FeedDocumentError, entry_title, parse_document, parse_published
 from bitbybit_base.settings import FeedConfig, FetchSettings, IngestLimits
-from bitbybit_base.text_safety import clean_raw, clean_text, clean_url
+from bitbybit_base.text_safety import clean_url
 from resources.fetch_guard import Resolver, blocked_reason, default_resolver
 from resources.fetch_types import FetchRequest
 from resources.http_fetch import HttpFeedFetcher
@@ -146,7 +140,7 @@ def test_fetch(
         raise FeedRefused(f"test fetch: not a usable feed: {exc}") from None
     entries = []
     for entry in parsed.entries[:PREVIEW_ENTRIES]:
-        title = split_card_title(clean_text(clean_title(clean_raw(str(entry.get("title") or ""))), max_chars=300))[0]
+        title = entry_title(entry, max_chars=300)[0]
         entries.append(PreviewEntry(title or "(no title)", parse_published(entry)[0], clean_url(entry.get("link")) or None))
     return TestFetch(result.http_status, result.final_url, result.elapsed_ms, parsed.version, parsed.title,
                      len(parsed.entries), entries)

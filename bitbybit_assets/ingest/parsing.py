@@ -188,6 +188,13 @@ def split_card_title(title: str) -> tuple[str, str | None]:
     return rest[label.end() :], label.group(1)
 
 
+def entry_title(entry: Any, max_chars: int) -> tuple[str, str, str | None]:
+    """(title, the cleaned title before ``split_card_title``, its card label) of a feedparser entry."""
+    cleaned = clean_text(clean_title(clean_raw(str(entry.get("title") or ""))), max_chars=max_chars)
+    title, label = split_card_title(cleaned)
+    return title, cleaned, label
+
+
 def parse_published(entry: Any) -> tuple[datetime | None, str | None, str]:
     """(published_at in UTC, the raw string, quality) — quality is exact|midnight|missing|invalid."""
     raw = entry.get("published") or entry.get("updated") or entry.get("created")
@@ -282,8 +289,7 @@ def normalise_entry(
     url = clean_url(entry.get("link"), max_chars=limits.max_url_chars)
     url = url or clean_url(eid if eid.startswith(("http://", "https://")) else "", max_chars=limits.max_url_chars)
     canon = canonical_url(url)
-    raw_title = clean_text(clean_title(clean_raw(str(entry.get("title") or ""))), max_chars=limits.max_title_chars)
-    title, card_label = split_card_title(raw_title)
+    title, raw_title, card_label = entry_title(entry, limits.max_title_chars)
     summary_html = clean_raw(str(entry.get("summary") or ""), max_chars=limits.max_html_chars) or ""
     content_html = clean_raw(_content_html(entry), max_chars=limits.max_html_chars) or ""
     summary_text = clean_text(html_to_text(summary_html))
