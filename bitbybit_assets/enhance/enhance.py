@@ -27,9 +27,17 @@ from bitbybit_assets.enhance.summary import (
     make_preview,
     reading_time_minutes,
     source_label,
+    summary_inputs,
 )
-from bitbybit_assets.enhance.tags import DEFAULT_TOPIC_LABELS, LabelIndex, TagConfig, make_tags, merge_tags
-from bitbybit_assets.enhance.vectors import Encoder
+from bitbybit_assets.enhance.tags import (
+    DEFAULT_TOPIC_LABELS,
+    LabelIndex,
+    TagConfig,
+    make_tags,
+    merge_tags,
+    tag_inputs,
+)
+from bitbybit_assets.enhance.vectors import BatchedEncoder, Encoder
 from bitbybit_assets.schemas import ENHANCED_ARTICLES
 from bitbybit_assets.text import normalize_ws, split_sentences, truncate_words, word_count
 from bitbybit_base.settings import EnhancementSettings
@@ -125,7 +133,7 @@ class Enhancer:
 
     def __init__(self, settings: EnhancementSettings, encode: Encoder | None = None):
         self.settings = settings
-        self.encode = encode
+        self.encode = BatchedEncoder(encode) if encode is not None else None
         labels = (
             {
                 k: (v, tuple(w.lower() for w in re.findall(r"[A-Za-z][\w-]+", v)))
@@ -134,7 +142,7 @@ class Enhancer:
             if settings.topic_labels
             else DEFAULT_TOPIC_LABELS
         )
-        self.label_index = LabelIndex(labels, encode)
+        self.label_index = LabelIndex(labels, self.encode)
         self.tag_config = TagConfig(
             tags_min=settings.tags_min,
             tags_max=settings.tags_max,
@@ -142,6 +150,16 @@ class Enhancer:
             label_threshold=settings.topic_label_threshold if encode is not None else 0.0,
             labels=labels,
         )
+
+    def prime(self, items: Sequence[Prepared]) -> None:
+        """Encode, in one call, every text the offline summaries and tags of ``items`` will ask for."""
+        if self.encode is None:
+            return
+        max_words = self.settings.summary_max_words
+        texts: list[str] = []
+        for p in items:
+            texts += summary_inputs(p.title, p.text, max_words=max_words) + tag_inputs(p.title, p.text)
+        self.encode.prime(texts)
 
     def summary(self, p: Prepared) -> str:
         s = self.settings
@@ -340,6 +358,7 @@ def enhance_articles(
     answers, budget_skipped = (
         _llm_answers(prepared, session, settings) if session is not None else ({}, set())
     )
+    enhancer.prime([p for p in prepared if p.row["entry_key"] not in answers])
     rows = []
     for p in prepared:
         r = p.row

@@ -123,16 +123,8 @@ def _rank_sentences(title: str, cands: list[str], encode: Encoder | None) -> tup
     return list(z + lead), sent
 
 
-def extractive_summary(
-    title: str,
-    text: str,
-    *,
-    encode: Encoder | None = None,
-    max_sentences: int = 3,
-    max_words: int = 60,
-    max_candidates: int = 30,
-) -> list[str]:
-    """Up to ``max_sentences`` of the article's own sentences, in text order, within ``max_words``."""
+def summary_candidates(title: str, text: str, *, max_words: int = 60, max_candidates: int = 30) -> list[str]:
+    """The article's sentences a summary may use: distinct, not the title, within the length bounds."""
     seen: set[str] = set()
     cands: list[str] = []
     title_key = re.sub(r"\W+", " ", title.lower()).strip()
@@ -144,6 +136,20 @@ def extractive_summary(
         cands.append(s)
         if len(cands) >= max_candidates:
             break
+    return cands
+
+
+def extractive_summary(
+    title: str,
+    text: str,
+    *,
+    encode: Encoder | None = None,
+    max_sentences: int = 3,
+    max_words: int = 60,
+    max_candidates: int = 30,
+) -> list[str]:
+    """Up to ``max_sentences`` of the article's own sentences, in text order, within ``max_words``."""
+    cands = summary_candidates(title, text, max_words=max_words, max_candidates=max_candidates)
     if not cands:
         return []
     if len(cands) == 1:
@@ -168,6 +174,18 @@ def extractive_summary(
 SOURCE_NOTES = ("Shared via ", "The full story is on ")  # the sentence added for title-only articles
 
 
+def summary_title(title: str) -> str:
+    """The title as the summary uses it: one line, never empty."""
+    return normalize_ws(title).replace("\n", " ") or "Untitled"
+
+
+def summary_inputs(title: str, text: str, *, max_words: int = 60) -> list[str]:
+    """The texts :func:`compose_summary` gives its encoder for this article ([] when it encodes none)."""
+    title = summary_title(title)
+    cands = summary_candidates(title, text, max_words=max_words)
+    return [*cands, title] if len(cands) > 1 else []
+
+
 def compose_summary(
     title: str,
     text: str,
@@ -179,7 +197,7 @@ def compose_summary(
     max_words: int = 60,
 ) -> str:
     """A 2-3 sentence plain-text summary; short or title-only articles lean on the title and source."""
-    title = normalize_ws(title).replace("\n", " ") or "Untitled"
+    title = summary_title(title)
     picked = extractive_summary(title, text, encode=encode, max_sentences=max_sentences, max_words=max_words)
     if len(picked) >= 2:
         return " ".join(picked)

@@ -183,14 +183,28 @@ def _phrase_scores(title: str, text: str) -> dict[str, float]:
     return scores
 
 
+def _phrase_candidates(scores: dict[str, float]) -> list[str]:
+    return sorted(scores, key=lambda p: (-scores[p], p))[:20]
+
+
+def doc_text(title: str, text: str) -> str:
+    """The article as one text for its document vector (keyphrase re-ranking, zero-shot labels)."""
+    return f"{title}. {text[:2000]}"
+
+
+def tag_inputs(title: str, text: str) -> list[str]:
+    """The texts :func:`make_tags` may give its encoder for this article (label texts aside)."""
+    return [*_phrase_candidates(_phrase_scores(title, text)), doc_text(title, text)]
+
+
 def keyphrases(title: str, text: str, *, k: int = 5, encode: Encoder | None = None) -> list[str]:
     """Up to ``k`` distinct keyphrases of the article (statistical, re-ranked by ``encode`` if given)."""
     scores = _phrase_scores(title, text)
     if not scores:
         return []
-    pre = sorted(scores, key=lambda p: (-scores[p], p))[:20]
+    pre = _phrase_candidates(scores)
     if encode is not None:
-        vecs = unit(encode(pre + [f"{title}. {text[:2000]}"]))
+        vecs = unit(encode([*pre, doc_text(title, text)]))
         sim = vecs[:-1] @ vecs[-1]
         final = {p: float(sim[i]) + 0.1 * scores[p] for i, p in enumerate(pre)}
     else:
@@ -225,7 +239,7 @@ class LabelIndex:
 
     def classify(self, title: str, text: str, *, k: int = 2, threshold: float = 0.2) -> list[str]:
         if self.vecs is not None and self.encode is not None:
-            doc = unit(self.encode([f"{title}. {text[:1500]}"]))[0]
+            doc = unit(self.encode([doc_text(title, text)]))[0]
             sims = self.vecs @ doc
             order = np.argsort(-sims)
             top = float(sims[order[0]])

@@ -67,6 +67,30 @@ def tokenize(text: str) -> list[str]:
     return [w.lower().strip(".'’") for w in TOKEN.findall(text)]
 
 
+class BatchedEncoder:
+    """An encoder memoised over one enhancement pass.
+
+    :meth:`prime` encodes every text the pass will ask for in one call, so the model sorts them by
+    length into full batches instead of one short, padded batch per article; a call answers from the
+    memo and encodes only what was not primed. The vectors are the wrapped encoder's.
+    """
+
+    def __init__(self, encode: Encoder) -> None:
+        self.encode = encode
+        self.memo: dict[str, np.ndarray] = {}
+
+    def prime(self, texts: Sequence[str]) -> None:
+        new = [t for t in dict.fromkeys(texts) if t not in self.memo]
+        if new:
+            self.memo.update(zip(new, self.encode(new), strict=True))
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return self.encode(texts)
+        self.prime(texts)
+        return np.stack([self.memo[t] for t in texts])
+
+
 def tfidf_encoder(corpus: Sequence[str]) -> Encoder:
     """A TF-IDF encoder fitted on ``corpus`` (the pure fallback when no model is loaded)."""
     docs = [set(t for t in tokenize(d) if t not in STOPWORDS) for d in corpus]

@@ -221,10 +221,12 @@ def test_batches_split_by_size_and_width():
 
 
 def test_padded_width_bounds_the_shapes():
-    """Batch widths come in 16-token steps (OpenVINO keeps kernels per input shape), capped at the
-    model's max length unless a text is longer."""
+    """Batch widths come in 16-token steps (OpenVINO keeps kernels per input shape), 4 and 8 for short
+    batches, capped at the model's max length unless a text is longer."""
     from resources.openvino_encoder import padded_width
 
-    assert [padded_width(w, 256) for w in (1, 16, 17, 250, 256)] == [16, 16, 32, 256, 256]
+    assert [padded_width(w, 256) for w in (1, 5, 16, 17, 25, 33, 250, 256)] == [4, 8, 16, 24, 32, 48, 256, 256]
     assert padded_width(300, 256) == 300
-    assert len({padded_width(w, 256) for w in range(1, 257)}) == 16
+    assert padded_width(3, 2) == 3  # never shorter than the text
+    widths = sorted({padded_width(w, 256) for w in range(1, 257)})
+    assert widths[:6] == [4, 8, 12, 16, 24, 32] and len(widths) == 20

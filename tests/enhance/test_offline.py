@@ -121,3 +121,39 @@ def test_offline_path_on_real_articles_with_minilm(real, tmp_path, monkeypatch):
     _check_real(df, subset, SETTINGS)
     labels = set(DEFAULT_TOPIC_LABELS)
     assert any(set(t) & labels for t in df["tags"])  # zero-shot labels show up
+
+
+def test_offline_path_encodes_the_day_in_one_call(real, monkeypatch):
+    """The summaries and tags of all picks are encoded in one call (full, length-sorted batches);
+    the result equals the one-article-at-a-time path's."""
+    import numpy as np
+
+    from bitbybit_assets.enhance import enhance as enhance_module
+    from bitbybit_assets.enhance.vectors import BatchedEncoder, tfidf_encoder
+
+    subset = real.head(8)
+    vocab = tfidf_encoder([f"{t} {b}" for t, b in zip(subset["title"], subset["clean_text"], strict=True)])
+    calls: list[int] = []
+
+    def counted(texts: list[str]) -> np.ndarray:
+        calls.append(len(texts))
+        return vocab(texts)
+
+    batched = enhance_articles(subset, settings=SETTINGS, encode=counted)
+    assert len(calls) == 2  # the topic labels once, then every article's texts together
+    assert calls[1] > 8 * 10
+
+    class Unbatched(BatchedEncoder):
+        """Each summary and tag step encodes its own texts, as before the priming."""
+
+        def prime(self, texts):
+            pass
+
+        def __call__(self, texts):
+            return self.encode(texts)
+
+    monkeypatch.setattr(enhance_module, "BatchedEncoder", Unbatched)
+    calls.clear()
+    single = enhance_articles(subset, settings=SETTINGS, encode=counted)
+    assert len(calls) > 8  # one call or more per article
+    assert single.select("summary", "tags").equals(batched.select("summary", "tags"))
