@@ -152,9 +152,11 @@ class Enhancer:
         )
 
     def prime(self, items: Sequence[Prepared]) -> None:
-        """Encode, in one call, every text the offline summaries and tags of ``items`` will ask for."""
+        """Encode, in one call, every text the offline summaries and tags of ``items`` will ask for
+        (the vectors of an earlier ``prime`` are dropped)."""
         if self.encode is None:
             return
+        self.encode.clear()
         max_words = self.settings.summary_max_words
         texts: list[str] = []
         for p in items:
@@ -358,10 +360,13 @@ def enhance_articles(
     answers, budget_skipped = (
         _llm_answers(prepared, session, settings) if session is not None else ({}, set())
     )
-    enhancer.prime([p for p in prepared if p.row["entry_key"] not in answers])
     rows = []
+    day = None
     for p in prepared:
         r = p.row
+        if r["partition_date"] != day:  # picks come by day: one encoder call per day
+            day = r["partition_date"]
+            enhancer.prime([q for q in prepared if q.row["partition_date"] == day and q.row["entry_key"] not in answers])
         answer = answers.get(r["entry_key"])
         if answer is not None:
             summary, llm_tags, source = answer

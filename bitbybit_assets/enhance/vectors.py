@@ -68,11 +68,12 @@ def tokenize(text: str) -> list[str]:
 
 
 class BatchedEncoder:
-    """An encoder memoised over one enhancement pass.
+    """An encoder memoised over one enhancement pass (one day).
 
     :meth:`prime` encodes every text the pass will ask for in one call, so the model sorts them by
     length into full batches instead of one short, padded batch per article; a call answers from the
-    memo and encodes only what was not primed. The vectors are the wrapped encoder's.
+    memo and encodes only what was not primed. The vectors are the wrapped encoder's. :meth:`clear`
+    ends a pass (a backfill keeps one day's vectors at a time).
     """
 
     def __init__(self, encode: Encoder) -> None:
@@ -83,6 +84,9 @@ class BatchedEncoder:
         new = [t for t in dict.fromkeys(texts) if t not in self.memo]
         if new:
             self.memo.update(zip(new, self.encode(new), strict=True))
+
+    def clear(self) -> None:
+        self.memo.clear()
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         if not texts:
