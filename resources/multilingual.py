@@ -121,9 +121,13 @@ class MultilingualEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._load()
         embed = model.passage if self.model_id == MULTILINGUAL_E5_SMALL else model.encode
+        # the OpenVINO graph sorts all its texts by length and batches them itself: handed chunks of
+        # batch_size, it could only sort within each (cosine >= 0.9999998 either way; on an AVX-512 Xeon
+        # without bf16, 1,500 titles in one call: 13.7 s -> 8.8 s; a backfill's 30 daily calls: 27 s -> 25 s)
+        step = len(texts) if isinstance(model, _OpenVinoPassages) else self.batch_size
         parts = [
-            np.asarray(embed(list(texts[a : a + self.batch_size])), dtype=np.float32).reshape(-1, self.dim)
-            for a in range(0, len(texts), self.batch_size)
+            np.asarray(embed(list(texts[a : a + step])), dtype=np.float32).reshape(-1, self.dim)
+            for a in range(0, len(texts), step)
         ]
         vecs = np.concatenate(parts)
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)

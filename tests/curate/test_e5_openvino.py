@@ -63,6 +63,15 @@ def test_the_openvino_graph_gives_the_engines_vectors(engine, tmp_path, monkeypa
     assert cos.min() >= 0.9995, cos
     again = MultilingualEncoder(MULTILINGUAL_E5_SMALL).encode(TITLES)  # a second load reads the cache
     np.testing.assert_allclose(again, v, atol=1e-6)
+    # the graph gets all the texts in one call, whatever batch_size says: it sorts them by length
+    # and batches them itself, so a short title is not padded to a long one of its chunk
+    small = MultilingualEncoder(MULTILINGUAL_E5_SMALL, batch_size=2)
+    small.encode(TITLES[:1])
+    graph, calls = small._model.model, []
+    encode = graph.encode
+    monkeypatch.setattr(graph, "encode", lambda texts, batch_size: calls.append(len(texts)) or encode(texts, batch_size))
+    np.testing.assert_allclose(small.encode(TITLES), v, atol=1e-5)
+    assert calls == [len(TITLES)]
 
 
 def test_without_the_openvino_path_the_engine_runs(engine, monkeypatch):
