@@ -139,6 +139,12 @@ def take_parsed(content: bytes | None, limits: IngestLimits | None = None, sha25
     return parse_document(content, limits)
 
 
+def discard_parsed(content: bytes | None, limits: IngestLimits | None = None, sha256: str | None = None) -> None:
+    """Drop the document kept by :func:`parse_and_keep`, if any (silver needs nothing from it)."""
+    if content:
+        _kept.pop(_kept_key(content, limits or IngestLimits(), sha256), None)
+
+
 def forget_parsed() -> None:
     """Drop every kept document (end of the silver stage: what it did not take is not needed)."""
     _kept.clear()

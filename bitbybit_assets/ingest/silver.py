@@ -6,7 +6,13 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
-from bitbybit_assets.ingest.parsing import FeedDocumentError, entry_id_of, normalise_entry, take_parsed
+from bitbybit_assets.ingest.parsing import (
+    FeedDocumentError,
+    discard_parsed,
+    entry_id_of,
+    normalise_entry,
+    take_parsed,
+)
 from bitbybit_assets.schemas import FEED_ENTRIES, conform
 from bitbybit_base.settings import FeedConfig, IngestLimits
 
@@ -22,8 +28,9 @@ def new_entries(
     """Entries of ``day``'s snapshots whose id was not seen in the same feed before.
 
     ``raw_day`` holds that day's raw_feeds rows; only ``ok`` documents are parsed (or taken as the
-    bronze stage of this process parsed them). An id that occurs twice in one document counts once
-    (first position wins).
+    bronze stage of this process parsed them), except those whose ``entry_ids`` (recorded by
+    bronze) were all seen: they cannot add a row, so they are not parsed. An id that occurs twice in
+    one document counts once (first position wins).
 
     Once ``seen`` holds any feed (the pipeline is watching), a feed absent from it (added to the
     configuration, or back after a gap longer than the history) shows its whole back catalogue at
@@ -35,6 +42,12 @@ def new_entries(
     rows: list[dict] = []
     for raw in raw_day.filter(pl.col("fetch_status") == "ok").sort("feed_name").iter_rows(named=True):
         name = raw["feed_name"]
+        ids = raw.get("entry_ids")
+        if ids is not None and set(ids) <= seen.get(name, set()):
+            # bronze recorded every entry id of the document (entry_id_of, same limits) and all were
+            # seen before: it has nothing new, so it is not parsed again (most snapshots of a day)
+            discard_parsed(raw["content"], limits, raw.get("sha256"))
+            continue
         try:
             doc = take_parsed(raw["content"], limits, raw.get("sha256"))
         except FeedDocumentError:

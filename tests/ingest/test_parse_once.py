@@ -73,3 +73,26 @@ def test_other_limits_parse_again():
     entries = new_entries(DAY, raw, {}, _feeds(), small)
     assert entries.group_by("feed_name").len()["len"].max() <= 2
     assert len(parsing._kept) == len(NAMES)  # the default-limits documents were not used
+
+
+def test_a_document_whose_ids_were_all_seen_is_not_parsed_again(monkeypatch):
+    from bitbybit_assets.ingest import silver
+
+    limits = IngestLimits()
+    monkeypatch.setattr(parsing, "KEEP_BYTES", 0)  # as a long backfill's later days: nothing kept
+    raw = raw_feed_rows(DAY, _results(), limits)
+    first = raw.filter(raw["fetch_status"] == "ok").row(0, named=True)
+    assert first["entry_ids"]
+    seen = {n: {"an older id"} for n in NAMES} | {first["feed_name"]: set(first["entry_ids"])}
+    parsed = []
+    take = parsing.take_parsed
+    monkeypatch.setattr(silver, "take_parsed", lambda content, *a: parsed.append(content) or take(content, *a))
+    ok = raw.filter(raw["fetch_status"] == "ok").iter_rows(named=True)
+    new = [r["content"] for r in ok if not set(r["entry_ids"]) <= seen.get(r["feed_name"], set())]
+    assert 0 < len(new) < len(NAMES)
+    rows = new_entries(DAY, raw, seen, _feeds(), limits)
+    assert parsed == new and first["content"] not in parsed
+    assert first["feed_name"] not in set(rows["feed_name"]) and rows.height > 0
+    # the rows of parsing every document (a raw frame without the recorded ids)
+    assert_frame_equal(rows, new_entries(DAY, raw.drop("entry_ids"), seen, _feeds(), limits))
+    assert len(parsed) == len(new) + len(NAMES)
