@@ -6,9 +6,14 @@ A range ``start..end`` runs as
    the heavy stages keep their single-run backfill (the embedding model loads once, clustering
    walks the days in order);
 2. **one run per day** of ``backfill_publish_day``: the blocking checks of ``scored_articles`` for
-   that day, then editorial → enhancement → newsletter → warehouse/dbt/API export. A day that fails
-   its gate (or any later blocking check) fails alone, with the reason on its run and in the
-   result; the other days are published.
+   that day, then editorial → enhancement → newsletter. A day that fails its gate (or any later
+   blocking check) fails alone, with the reason on its run and in the result; the other days are
+   published;
+3. **one run per stretch of published days** of ``backfill_warehouse``: warehouse load → dbt models →
+   API export over the stretch (each reads and writes its days only, so the tables are those of
+   day-by-day runs; one dbt invocation instead of one per day). If it fails, its days are failed
+   with the reason; their newsletters stay, so ``--resume`` counts them as done (as it did when
+   dbt failed inside a day's publish run): run them again with ``bitbybit run --start D --end D``.
 
 Dagster's blocking checks block per run, so gating per day needs per-day runs downstream of the
 gate; the tables are then exactly those of day-by-day runs, because no stage after the gate reads
@@ -26,7 +31,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -37,11 +41,13 @@ import polars as pl
 from bitbybit_assets.jobs import (
     BACKFILL_CURATE_JOB_NAME,
     BACKFILL_PUBLISH_JOB_NAME,
+    BACKFILL_WAREHOUSE_JOB_NAME,
     DAILY_JOB_NAME,
     WAREHOUSE_TESTS_JOB_NAME,
 )
 from bitbybit_assets.progress import Eta, contiguous_ranges, days_between, days_to_resume, stage_line
 from bitbybit_assets.publish.files import newsletter_dir
+from bitbybit_assets.run_results import BackfillResult, DayResult, error_text, run_failure_reasons
 from resources.lakehouse import Lakehouse
 
 log = logging.getLogger(__name__)
@@ -58,63 +64,6 @@ def console_run_config(verbose: bool) -> dict:
     """Dagster's console logger at DEBUG with ``-v``, else CRITICAL: every event still goes to the
     instance (the UI), and the progress listener prints the lines an operator reads."""
     return {"loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "CRITICAL"}}}}
-
-
-def error_text(error: Any) -> str:
-    """The innermost cause of a serialised Dagster error (the user's exception, not the wrapper)."""
-    while getattr(error, "cause", None) is not None:
-        error = error.cause
-    return (error.message or "").strip() if error else ""
-
-
-@dataclass
-class DayResult:
-    day: date
-    status: str  # published | failed | done before (resume)
-    reason: str = ""
-    picks: int | None = None
-    newsletter: str | None = None
-    run_ids: list[str] = field(default_factory=list)
-
-
-@dataclass
-class BackfillResult:
-    days: list[DayResult]
-    run_ids: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)
-
-    @property
-    def success(self) -> bool:
-        return all(d.status != "failed" for d in self.days)
-
-    @property
-    def failed(self) -> list[DayResult]:
-        return [d for d in self.days if d.status == "failed"]
-
-    def summary(self) -> str:
-        published = sum(d.status == "published" for d in self.days)
-        failed = self.failed
-        text = f"{len(self.days)} day(s): {published} published, {len(failed)} failed"
-        if failed:
-            text += " (" + ", ".join(d.day.isoformat() for d in failed) + ")"
-        return text
-
-
-def run_failure_reasons(result: dg.ExecuteInProcessResult) -> list[str]:
-    """Why a run failed: failed blocking checks (``asset:check: why``) and failed steps with their error."""
-    reasons = []
-    for ev in result.get_asset_check_evaluations():
-        if not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR and ev.blocking:
-            why = (ev.description or "").removeprefix("FAILED: ")
-            reasons.append(f"{ev.asset_key.to_user_string()}:{ev.check_name}: {why}")
-    for event in result.all_events:
-        if event.is_step_failure:
-            error = event.step_failure_data.error
-            text = error_text(error) if error else (event.message or "")
-            if "blocking asset check" not in text:
-                reasons.append(f"{event.step_key}: {text}")
-    return reasons or ["run failed"]
 
 
 def published_days(instance: dg.DagsterInstance, lakehouse: Lakehouse, start: date, end: date) -> set[date]:
@@ -212,8 +161,8 @@ class _Progress:
         return self.days[0].isoformat() if len(self.days) == 1 else f"{self.days[0]}..{self.days[-1]}"
 
 
-def _step_count(job: dg.JobDefinition) -> int:
-    return len(job.graph.node_dict)
+def _step_count(job: dg.JobDefinition | None) -> int:
+    return len(job.graph.node_dict) if job is not None else 0
 
 
 def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, first: date, last: date, *, listener: _Progress,
@@ -263,6 +212,8 @@ def run_backfill(
     out = progress or (lambda line: None)
     curate_job = defs.resolve_job_def(BACKFILL_CURATE_JOB_NAME)
     publish_job = defs.resolve_job_def(BACKFILL_PUBLISH_JOB_NAME)
+    warehouse_job = _job_or_none(defs, BACKFILL_WAREHOUSE_JOB_NAME)  # None: Definitions without the warehouse
+    per_day_steps = _step_count(curate_job) + _step_count(publish_job) + _step_count(warehouse_job)
 
     all_days = days_between(start, end)
     before = published_days(instance, lakehouse, start, end) if resume else set()
@@ -271,7 +222,7 @@ def run_backfill(
     if resume:
         out(f"resume: {len(before)} of {len(all_days)} day(s) already published; running "
             + (", ".join(d.isoformat() for d in todo) or "nothing"))
-    eta = Eta(total=float(len(todo) * (_step_count(curate_job) + _step_count(publish_job))))
+    eta = Eta(total=float(len(todo) * per_day_steps))
     listener = _Progress(out, eta, lakehouse, result)
     base_tags = dict(tags or {})
     first_run: str | None = None
@@ -307,6 +258,7 @@ def run_backfill(
         planned += len(days) * _step_count(curate_job)
         eta.done = max(eta.done, planned)  # skipped steps count as done
 
+        published: list[DayResult] = []
         for day, run_ids in ready.items():
             pub = _execute(publish_job, instance, day, day, listener=listener, verbose=verbose,
                            tags={**base_tags, BACKFILL_TAG: first_run})
@@ -323,8 +275,16 @@ def run_backfill(
             planned += _step_count(publish_job)
             eta.done = max(eta.done, planned)
             result.days.append(day_result)
+            if day_result.status == "published":
+                published.append(day_result)
             listener.emit(line)
             _record(instance, first_run, line)
+        if warehouse_job is not None:
+            for a, b in contiguous_ranges(d.day for d in published):
+                _warehouse(warehouse_job, instance, [d for d in published if a <= d.day <= b], listener,
+                           verbose, {**base_tags, BACKFILL_TAG: first_run}, result)
+        planned += len(days) * _step_count(warehouse_job)
+        eta.done = max(eta.done, planned)
 
     if any(d.status == "published" for d in result.days):  # the dbt tests read whole tables: once per range
         _warehouse_tests(defs, instance, listener, verbose, {**base_tags, BACKFILL_TAG: first_run}, result)
@@ -332,6 +292,30 @@ def run_backfill(
     if first_run is not None:
         _record(instance, first_run, "backfill " + result.summary(), tags={SUMMARY_TAG: result.summary()})
     return result
+
+
+def _job_or_none(defs: dg.Definitions, name: str) -> dg.JobDefinition | None:
+    try:
+        return defs.resolve_job_def(name)
+    except dg.DagsterInvariantViolationError:
+        return None
+
+
+def _warehouse(job: dg.JobDefinition, instance: dg.DagsterInstance, days: list[DayResult], listener: _Progress,
+               verbose: bool, tags: dict[str, str], result: BackfillResult) -> None:
+    """Stage 3 over a stretch of consecutive published ``days``, one run; if it fails, they fail."""
+    first, last = days[0].day, days[-1].day
+    run = _execute(job, instance, first, last, listener=listener, verbose=verbose, tags=tags)
+    result.run_ids.append(run.run_id)
+    for d in days:
+        d.run_ids.append(run.run_id)
+    if run.success:
+        return
+    reason = "; ".join(run_failure_reasons(run))
+    for d in days:
+        d.status, d.reason = "failed", reason
+    label = first.isoformat() if first == last else f"{first}..{last}"
+    listener.emit(stage_line(label, "warehouse", status="failed", note=reason[:300]))
 
 
 def _warehouse_tests(defs: dg.Definitions, instance: dg.DagsterInstance, listener: _Progress, verbose: bool,

@@ -19,8 +19,8 @@ INGEST_JOB_NAME = "ingest"
 SCORING_JOB_NAME = "scoring"
 PUBLISH_JOB_NAME = "publish"
 DELIVER_JOB_NAME = "deliver_newsletter"
-# The dbt tests (asset checks of the dbt models) test whole warehouse tables, not one day: the per-day
-# local jobs (daily_pipeline, backfill_publish_day) leave them to this job, run once after each
+# The dbt tests (asset checks of the dbt models) test whole warehouse tables, not one day: the local
+# jobs that build the models (daily_pipeline, backfill_warehouse) leave them to this job, run once after each
 # daily_pipeline run (sensor warehouse_tests_after_daily_pipeline) and once at the end of a backfill;
 # production's publish job keeps them in each day's run.
 WAREHOUSE_TESTS_JOB_NAME = "warehouse_tests"
@@ -28,13 +28,17 @@ DBT_UNIQUE_ID = "dagster_dbt/unique_id"  # check-spec metadata dagster-dbt puts 
 
 INGEST_GROUPS = ("ingest",)
 SCORING_GROUPS = ("curate",)
-PUBLISH_GROUPS = ("editorial", "enhance", "publish", "warehouse", "analytics")  # editorial: the desk's actions
+PUBLISH_DAY_GROUPS = ("editorial", "enhance", "publish")  # editorial: the desk's actions
+WAREHOUSE_GROUPS = ("warehouse", "analytics")
+PUBLISH_GROUPS = PUBLISH_DAY_GROUPS + WAREHOUSE_GROUPS
 DELIVER_GROUPS = ("deliver",)
 DELIVERY_STATISTICS = dg.AssetKey(["warehouse", "delivery_statistics"])  # the dbt model over the ledger
 # A backfill over a range (bitbybit_assets/backfill.py): one run of the heavy stages for the range,
-# then one gated publish run per day, so one bad day does not sink the range.
+# then one gated publish run per day, so one bad day does not sink the range, then one warehouse run
+# over each stretch of published days.
 BACKFILL_CURATE_JOB_NAME = "backfill_ingest_curate"
 BACKFILL_PUBLISH_JOB_NAME = "backfill_publish_day"
+BACKFILL_WAREHOUSE_JOB_NAME = "backfill_warehouse"
 GATE_ASSET = "scored_articles"  # its blocking checks gate each day's publish run
 # Dagster's time-partition freshness check on newsletters: judged by the newsletter_freshness sensor
 # for the newest expected day only, never inside a pipeline run (a historical run is not "late").
@@ -138,7 +142,7 @@ def gate_checks() -> dg.AssetSelection:
 
 
 def backfill_jobs(partitions_def: dg.PartitionsDefinition = DAILY) -> list:
-    """The two jobs of a range backfill (``bitbybit run --start --end``; see ``bitbybit_assets.backfill``)."""
+    """The three jobs of a range backfill (``bitbybit run --start --end``; see ``bitbybit_assets.backfill``)."""
     return [
         dg.define_asset_job(
             BACKFILL_CURATE_JOB_NAME,
@@ -149,11 +153,17 @@ def backfill_jobs(partitions_def: dg.PartitionsDefinition = DAILY) -> list:
         ),
         dg.define_asset_job(
             BACKFILL_PUBLISH_JOB_NAME,
-            selection=gate_checks() | (_groups(PUBLISH_GROUPS) - DbtTestChecks()),
+            selection=gate_checks() | _groups(PUBLISH_DAY_GROUPS),
             partitions_def=partitions_def,
             description="Backfill stage 2, one run per day: the blocking checks of scored_articles, then "
-            "enhancement, newsletter, warehouse and dbt models (the dbt tests run once after the range, "
-            "warehouse_tests). A day that fails its gate fails alone.",
+            "editorial, enhancement and newsletter. A day that fails its gate fails alone.",
+        ),
+        dg.define_asset_job(
+            BACKFILL_WAREHOUSE_JOB_NAME,
+            selection=_groups(WAREHOUSE_GROUPS) - DbtTestChecks(),
+            partitions_def=partitions_def,
+            description="Backfill stage 3, one run per stretch of published days: warehouse load, dbt models "
+            "and API export over the stretch (the dbt tests run once after the range, warehouse_tests).",
         ),
     ]
 

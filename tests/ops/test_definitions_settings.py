@@ -87,7 +87,7 @@ def test_definitions_bind_the_configured_days_everywhere(configured):
     assert isinstance(mapping, dg.TimeWindowPartitionMapping)
     assert (mapping.start_offset, mapping.end_offset) == (-HISTORY_DAYS, 0)
     for name in ("daily_pipeline", "ingest", "scoring", "publish", "deliver_newsletter",
-                 "backfill_ingest_curate", "backfill_publish_day"):
+                 "backfill_ingest_curate", "backfill_publish_day", "backfill_warehouse"):
         job = defs.resolve_job_def(name)
         assert _first_day(job.partitions_def) == START, name
     checks = [c for c in defs.asset_checks or [] if c.partitions_def is not None]

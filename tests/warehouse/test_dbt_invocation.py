@@ -60,6 +60,12 @@ def test_per_day_jobs_leave_the_dbt_tests_to_warehouse_tests():
     for name in ("daily_pipeline", "backfill_publish_day"):
         assert not jobs[name].selection.resolve_checks(graph) & dbt_tests, name
         assert jobs[name].selection.resolve_checks(graph), name  # the quality checks stay
+    # a backfill's warehouse stage (one run per stretch of days) leaves them to warehouse_tests too
+    assert not jobs["backfill_warehouse"].selection.resolve_checks(graph) & dbt_tests
+    assert {k.to_user_string() for k in jobs["backfill_warehouse"].selection.resolve(graph)} >= {
+        "warehouse/feed_statistics", "api_export"}
+    assert not {k.to_user_string() for k in jobs["backfill_publish_day"].selection.resolve(graph)} & {
+        "warehouse/feed_statistics", "api_export"}
     assert jobs["warehouse_tests"].selection.resolve_checks(graph) == dbt_tests
     assert not jobs["warehouse_tests"].selection.resolve(graph)  # no model is rebuilt
     assert dbt_tests <= jobs["publish"].selection.resolve_checks(graph)  # production: per day
