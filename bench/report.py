@@ -256,7 +256,8 @@ def _backfill(sec: dict[str, Any]) -> list[str]:
         f"`python -m bitbybit_assets.cli run --start {r['first']} --end {r['last']}` ({r['days']} days) on a fresh "
         "temporary lakehouse and instance, as for the day figures; the CLI runs the range as one run of "
         "`backfill_ingest_curate`, one `backfill_publish_day` run per day, one `backfill_warehouse` run per stretch "
-        "of published days and one `warehouse_tests` run (the dbt tests) — {(c.get('run') or {}).get('runs', '?')} Dagster runs in one process, their times summed below; "
+        "of published days and one `warehouse_tests` run (the dbt tests) — "
+        f"{(c.get('run') or {}).get('runs', '?')} Dagster runs in one process, their times summed below; "
         f"{r.get('llm', '')}. The encoder's conversion into the model cache runs first in its own process "
         "(`python -m resources.embeddings prepare`, what `make setup` does), timed and not counted.",
         "",
