@@ -1,6 +1,7 @@
 """A 5-day backfill where day 3 fails a blocking check (its feeds arrived truncated): the other days
-are published and equal to day-by-day runs, day 3 is failed with its reason, no freshness check runs
-inside the historical runs, and a resume after the feeds are fixed completes day 3 only."""
+are published and equal to day-by-day runs, day 3 is failed with its reason, the warehouse stage runs
+once for each stretch of published days around it, no freshness check runs inside the historical runs,
+and a resume after the feeds are fixed completes day 3 only."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import polars as pl
 import pytest
 
 from bitbybit_assets.backfill import run_backfill, run_single_day
+from bitbybit_assets.jobs import BACKFILL_WAREHOUSE_JOB_NAME
+from bitbybit_assets.partitions import DAILY
 from resources.lakehouse import Lakehouse
 from tests.backfill.archive import DAYS, make_archive, pipeline_definitions, write_config, write_day
 
@@ -43,6 +46,25 @@ def _materialised(instance: dg.DagsterInstance, run_ids: list[str]) -> set[tuple
     return out
 
 
+STRETCHES: list[tuple[str, str, str]] = []  # (job, first day, last day) of each run of the stand-in below
+
+
+@dg.asset(partitions_def=DAILY, backfill_policy=dg.BackfillPolicy.single_run())
+def warehouse_stand_in(context) -> None:  # unannotated: Dagster cannot read a postponed annotation
+    """Stands in for the warehouse stage (tests/backfill/test_backfill_warehouse.py runs the real one)."""
+    days = context.partition_key_range
+    STRETCHES.append((context.run.job_name, days.start, days.end))
+
+
+def _with_warehouse_stage(defs: dg.Definitions) -> dg.Definitions:
+    job = dg.define_asset_job(BACKFILL_WAREHOUSE_JOB_NAME, selection=[warehouse_stand_in], partitions_def=DAILY)
+    return dg.Definitions.merge(defs, dg.Definitions(assets=[warehouse_stand_in], jobs=[job]))
+
+
+def _stretches() -> list[tuple[str, str]]:
+    return [(a, b) for job, a, b in STRETCHES if job == BACKFILL_WAREHOUSE_JOB_NAME]
+
+
 @pytest.fixture
 def archive_env(isolated_env, monkeypatch):
     archive = make_archive(isolated_env / "archive", broken=[BAD])
@@ -54,7 +76,8 @@ def archive_env(isolated_env, monkeypatch):
 
 
 def test_bad_day_fails_alone_equals_daily_runs_and_resume_completes_it(isolated_env, archive_env, monkeypatch):
-    defs = pipeline_definitions()
+    defs = _with_warehouse_stage(pipeline_definitions())
+    STRETCHES.clear()
     lines: list[str] = []
     with dg.instance_for_test() as instance:
         result = run_backfill(DAYS[0], DAYS[-1], defs=defs, instance=instance, progress=lines.append)
@@ -73,6 +96,9 @@ def test_bad_day_fails_alone_equals_daily_runs_and_resume_completes_it(isolated_
         # a historical backfill never evaluates the newsletter freshness check (no late alert)
         assert "freshness_check" not in _checks_run(instance, result.run_ids)
         assert "min_picked_articles" in _checks_run(instance, result.run_ids)
+        # the warehouse stage: one run per stretch of published days, around the failed one
+        d = [x.isoformat() for x in DAYS]
+        assert _stretches() == [(d[0], d[1]), (d[3], d[4])]
         # progress: one line per day and stage, with rows, seconds and an estimate of the time left
         day2 = [line for line in lines if line.startswith(DAYS[1].isoformat())]
         assert any("scored_articles" in line and "rows" in line and "ETA" in line for line in day2)
@@ -105,5 +131,6 @@ def test_bad_day_fails_alone_equals_daily_runs_and_resume_completes_it(isolated_
         assert [d.status for d in resumed.days] == ["done before", "done before", "published", "done before",
                                                     "done before"]
         assert {part for _, part in _materialised(instance, resumed.run_ids)} == {BAD.isoformat()}
+        assert _stretches()[-1] == (BAD.isoformat(), BAD.isoformat())
         assert backfilled.days_present("newsletters", DAYS[0], DAYS[-1]) == set(DAYS)
         assert (out / f"{BAD.isoformat()}.html").exists()
