@@ -295,6 +295,7 @@ def run_backfill(
 
 
 def _job_or_none(defs: dg.Definitions, name: str) -> dg.JobDefinition | None:
+    """The job named ``name``, or None where ``defs`` lack it (e.g. Definitions without the warehouse)."""
     try:
         return defs.resolve_job_def(name)
     except dg.DagsterInvariantViolationError:
@@ -321,9 +322,8 @@ def _warehouse(job: dg.JobDefinition, instance: dg.DagsterInstance, days: list[D
 def _warehouse_tests(defs: dg.Definitions, instance: dg.DagsterInstance, listener: _Progress, verbose: bool,
                      tags: dict[str, str], result: BackfillResult) -> None:
     """One ``warehouse_tests`` run (the dbt tests) after the range; a failure is a warning of the range."""
-    try:
-        job = defs.resolve_job_def(WAREHOUSE_TESTS_JOB_NAME)
-    except dg.DagsterInvariantViolationError:  # Definitions without the warehouse
+    job = _job_or_none(defs, WAREHOUSE_TESTS_JOB_NAME)
+    if job is None:  # Definitions without the warehouse
         return
     run = job.execute_in_process(instance=instance, raise_on_error=False, tags=tags,  # no partition: whole tables
                                  run_config=console_run_config(verbose))
