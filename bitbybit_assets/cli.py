@@ -30,6 +30,7 @@ for _category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning):
 
 from bitbybit_assets.deliver import commands as delivery_commands  # noqa: E402
 from bitbybit_assets.runs import run_days  # noqa: E402
+from bitbybit_base.process_gc import tune_for_short_process  # noqa: E402
 from bitbybit_base.settings import SettingsError  # noqa: E402
 from desk import commands as desk_commands  # noqa: E402
 
@@ -167,7 +168,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-__all__ = ["main", "run_days"]
+def entry() -> int:
+    """The ``bitbybit`` console script and ``python -m bitbybit_assets.cli``: :func:`main` in a process
+    that exits after one command, so the garbage collector is tuned for that (``process_gc``)."""
+    tune_for_short_process()
+    return main()
+
+
+__all__ = ["entry", "main", "run_days"]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())
