@@ -52,7 +52,7 @@ from resources.cpu_class import (  # noqa: F401 - re-exported: callers import th
     physical_cores,
 )
 from resources.encoder_precision import recorded_or_measured
-from resources.memory import release_freed_memory
+from resources.memory import map_large_allocations, release_freed_memory
 from resources.openvino_encoder import OpenVinoBert, model_folder, normalise
 from resources.vector_cache import VectorCache
 
@@ -168,6 +168,7 @@ class Encoder:
                 return
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            map_large_allocations()  # activation buffers off the heap, so they leave it unfragmented
             backend, device, precision = self._choose()
             path = resolve_model_path(self.model_name)
             if device == "cpu":

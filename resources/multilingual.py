@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from resources.memory import release_freed_memory
+from resources.memory import map_large_allocations, release_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class MultilingualEncoder:
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:
+                map_large_allocations()  # activation buffers off the heap (resources.memory)
                 # the packages are project dependencies, imported lazily (start-up time)
                 if self.model_id == MULTILINGUAL_E5_SMALL:
                     self._model = self._e5()

@@ -188,20 +188,25 @@ def test_prepare_converts_once_then_processes_load_without_torch(tmp_path, monke
     np.testing.assert_array_equal(first.encode(TEXTS), a)
 
 
-def test_tokenizers_match_the_transformers_tokenizer():
+def test_tokenizers_match_the_transformers_tokenizer(monkeypatch):
     """The OpenVINO path tokenizes with the ``tokenizers`` library exactly as the transformers fast
-    tokenizer does (special tokens, truncation at max_seq_length, no padding)."""
+    tokenizer does (special tokens, truncation at max_seq_length, no padding), in chunks, in order."""
     from sentence_transformers import SentenceTransformer
 
+    from resources import openvino_encoder
     from resources.openvino_encoder import _Tokens
+
+    monkeypatch.setattr(openvino_encoder, "TOKENIZE_CHUNK", 3)  # several chunks, the last one short
 
     path = resolve_model_path("all-MiniLM-L6-v2")
     st = SentenceTransformer(str(path), device="cpu")
     texts = [t or " " for t in TEXTS] + ["Ünïcödé — “quotes” & C++/Node.js 😀", "x" * 5000]
     ref = st.tokenizer(texts, truncation=True, max_length=st.max_seq_length)
     mine = _Tokens(path / "tokenizer.json", st.max_seq_length)(texts)
+    assert len(texts) % 3 and len(texts) > 3
     for name in ("input_ids", "attention_mask", "token_type_ids"):
-        assert mine[name] == ref[name], name
+        assert [ids.tolist() for ids in mine[name]] == ref[name], name
+        assert all(ids.dtype == np.int32 for ids in mine[name]), name
     assert max(len(ids) for ids in mine["input_ids"]) == st.max_seq_length
 
 
