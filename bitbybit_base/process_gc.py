@@ -21,7 +21,7 @@ YOUNG_THRESHOLD = 50_000
 def tune_for_short_process() -> None:
     """Freeze what the imports built, collect the young generation less often, skip shutdown's collection.
 
-    Objects alive now (modules, classes, definitions) move to the permanent generation, which later
+    Objects alive now (modules, classes, functions) move to the permanent generation, which later
     collections do not walk. The exit hook freezes again just before shutdown, so the interpreter's
     final collection has nothing left to walk; garbage still in cycles then is freed by the OS.
     """

@@ -14,8 +14,8 @@ M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
 # Allocations of this size and more get their own mapping. glibc's default starts at 128 KiB but
 # rises to the largest block freed so far (up to 32 MiB), after which the encoders' activation
 # buffers (several MiB each, a different size per batch shape) are cut from the heap and leave it
-# fragmented: encoding a 30-day backfill's 6,636 texts (MiniLM, OpenVINO fp32) ended 340 MiB above
-# its start with the default, 130 MiB above with 1 MiB fixed, in the same time (BENCHMARKS.md §3).
+# fragmented: encoding a 30-day backfill's 6,636 texts in one call (MiniLM, OpenVINO fp32) peaked at
+# 865-885 MiB with the default, 629 MiB with 1 MiB fixed, in the same time (BENCHMARKS.md §3).
 LARGE_ALLOCATION = 1 << 20
 
 
